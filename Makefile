@@ -1,0 +1,30 @@
+# The two commands of the README: `make book` builds the site, `make test` runs every test.
+# Both create the virtual environment in $(VENV) on first use and reuse it afterwards.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Tests read Fashion-MNIST from a local copy when one sits beside the checkout (CI); elsewhere cnnlib
+# downloads it on first use. An explicit CNNLIB_DATA always wins.
+CNNLIB_DATA ?= $(if $(wildcard ../shared/data/fashion-mnist),$(abspath ../shared/data/fashion-mnist))
+export CNNLIB_DATA
+
+.PHONY: venv book test student clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+book: $(STAMP)
+	$(PY) tools/build_book.py
+
+test: $(STAMP)
+	CNNLIB_SMOKE=1 $(PY) -m pytest
+
+clean:
+	rm -rf _build

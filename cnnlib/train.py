@@ -1,0 +1,240 @@
+"""Train and evaluate a classifier, fast and honestly timed.
+
+What makes it fast: data already on the device (see ``data.py``), mixed precision chosen by the device,
+channels_last on CUDA, and metrics summed on the device and read back once per epoch instead of every batch.
+What makes it honest: examples/sec is training examples over wall-clock seconds, data loading included.
+"""
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .plot import Animator, in_notebook
+from .utils import set_seed, smoke_mode, try_gpu
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite. ``history`` holds the epochs finished before that."""
+
+    def __init__(self, message, history):
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class History:
+    """Per-epoch results of :func:`train`; every list has one entry per finished epoch."""
+
+    device: str
+    precision: str
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)  # wall clock per epoch: training pass + test pass
+    train_seconds: list = field(default_factory=list)  # wall clock of the training pass, data included
+    train_examples: list = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def epochs(self):
+        return len(self.train_loss)
+
+    @property
+    def examples_per_sec(self):
+        """Training examples per wall-clock second over all finished epochs."""
+        seconds = sum(self.train_seconds)
+        return sum(self.train_examples) / seconds if seconds else float("nan")
+
+    def summary(self):
+        """The closing line, in d2l's shape."""
+        if not self.epochs:
+            return f"no epoch finished on {self.device}"
+        return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
+                f"test acc {self.test_acc[-1]:.3f}, {self.examples_per_sec:.1f} examples/sec on {self.device}")
+
+    def __repr__(self):
+        return f"History({self.epochs} epochs, {self.precision}: {self.summary()})"
+
+
+def choose_precision(device, precision="auto"):
+    """Pick the autocast precision: bf16 on GPUs that support it, fp16 on older GPUs (e.g. a T4), fp32 on CPU."""
+    device = torch.device(device)
+    if precision == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto', 'bf16', 'fp16' or 'fp32', got {precision!r}")
+    return precision
+
+
+def init_xavier(module):
+    """d2l's initialisation: Xavier-uniform weights for every Linear and Conv2d layer (use with ``net.apply``)."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(module.weight)
+
+
+class _Progress:
+    """A progress bar for one epoch: ``\\r`` updates on stderr in a terminal, one updated line in a notebook."""
+
+    def __init__(self, enabled):
+        self.notebook = enabled and in_notebook()
+        self.enabled = self.notebook or (enabled and sys.stderr.isatty())
+        self._handle, self._last = None, 0.0
+
+    def show(self, epoch, num_epochs, batch, num_batches, force=False):
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self._last < 0.5):
+            return
+        self._last = now
+        width = 24
+        done = width * batch // max(num_batches, 1)
+        text = f"epoch {epoch}/{num_epochs} [{'=' * done}{' ' * (width - done)}] {batch}/{num_batches} batches"
+        if self.notebook:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display({"text/plain": text}, raw=True, display_id=True)
+            else:
+                self._handle.update({"text/plain": text}, raw=True)
+        else:
+            sys.stderr.write("\r" + text)
+            sys.stderr.flush()
+
+    def end_epoch(self):
+        if self.enabled and not self.notebook:
+            sys.stderr.write("\r" + " " * 72 + "\r")
+            sys.stderr.flush()
+
+
+def _to_device(X, y, device, channels_last):
+    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if channels_last and X.dim() == 4:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X, y
+
+
+def evaluate_accuracy(net, data_iter, device=None, precision="fp32"):
+    """Fraction of correctly classified examples of ``data_iter`` (batches X: (B, ...), y: (B,))."""
+    if device is None:
+        device = next(iter(net.parameters()), torch.empty(0)).device
+    device = torch.device(device)
+    dtype = PRECISIONS[choose_precision(device, precision)]
+    was_training = net.training
+    net.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count = 0
+    channels_last = device.type == "cuda"
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        for X, y in data_iter:
+            X, y = _to_device(X, y, device, channels_last)
+            correct += (net(X).argmax(dim=1) == y).sum()
+            count += y.shape[0]
+    net.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate_accuracy got an empty data iterator")
+    return correct.item() / count
+
+
+evaluate_accuracy_gpu = evaluate_accuracy
+
+
+def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None, loss=None,
+          init=init_xavier, precision="auto", channels_last=None, seed=0, compile=False, plot=True,
+          progress=True):
+    """Train ``net`` with minibatch SGD and return a :class:`History`.
+
+    ``train_iter``/``test_iter`` yield ``(X, y)`` with X: (B, C, H, W) float and y: (B,) int64 class indices;
+    ``net`` maps X to logits (B, num_classes). Defaults follow d2l's ``train_ch6`` (Xavier init, plain SGD,
+    cross-entropy) with mixed precision picked by :func:`choose_precision`. ``seed`` makes the run
+    repeatable (``None`` leaves the random state alone), ``init=None`` keeps the current weights,
+    ``compile`` passes the network through ``torch.compile`` (``True`` or a mode such as
+    ``"reduce-overhead"``; opt-in because compiling takes time). Ctrl-C stops training and returns the
+    finished epochs; a NaN loss raises :class:`TrainingDiverged`.
+    """
+    if not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if smoke_mode() and num_epochs > 1:
+        print(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): 1 epoch instead of {num_epochs}")
+        num_epochs = 1
+    device = torch.device(device) if device is not None else try_gpu()
+    precision = choose_precision(device, precision)
+    dtype = PRECISIONS[precision]
+    channels_last = device.type == "cuda" if channels_last is None else channels_last
+
+    if seed is not None:
+        set_seed(seed)
+    if init is not None:
+        net.apply(init)
+    net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
+    model = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
+    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
+    loss = loss or nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    history = History(device=str(device), precision=precision)
+    animator = Animator(xlabel="epoch", xlim=[1, num_epochs], legend=["train loss", "train acc", "test acc"]) if plot else None
+    bar = _Progress(progress)
+    num_batches = len(train_iter)
+    epoch = 0
+    try:
+        for epoch in range(1, num_epochs + 1):
+            start = time.perf_counter()
+            net.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            count = 0
+            for i, (X, y) in enumerate(train_iter):
+                X, y = _to_device(X, y, device, channels_last)
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    y_hat = model(X)
+                    l = loss(y_hat, y)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(l).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    l.backward()
+                    optimizer.step()
+                with torch.no_grad():  # accumulate on the device: no sync with the host here
+                    loss_sum += l.detach().float() * y.shape[0]
+                    correct += (y_hat.argmax(dim=1) == y).sum()
+                count += y.shape[0]
+                bar.show(epoch, num_epochs, i + 1, num_batches)
+            train_loss, train_correct = loss_sum.item() / count, correct.item()  # the one sync of the pass
+            train_seconds = time.perf_counter() - start
+            bar.show(epoch, num_epochs, num_batches, num_batches, force=True)
+            bar.end_epoch()
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(
+                    f"the training loss became {train_loss} in epoch {epoch} (lr={lr}). The weights have "
+                    f"blown up: try a smaller learning rate, and check the inputs for NaN values. "
+                    f"The {history.epochs} finished epochs are in this exception's .history.", history)
+            test_acc = evaluate_accuracy(model, test_iter, device, precision)
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_correct / count)
+            history.test_acc.append(test_acc)
+            history.train_seconds.append(train_seconds)
+            history.train_examples.append(count)
+            history.seconds.append(time.perf_counter() - start)
+            if animator is not None:
+                animator.add(epoch, (train_loss, train_correct / count, test_acc))
+    except KeyboardInterrupt:
+        bar.end_epoch()
+        history.interrupted = True
+        print(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
+    print(history.summary())
+    return history
+
+
+def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None):
+    """d2l's name and signature for :func:`train`."""
+    return train(net, train_iter, test_iter, num_epochs, lr, device)
