@@ -152,7 +152,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     ``train_iter``/``test_iter`` yield ``(X, y)`` with X: (B, C, H, W) float and y: (B,) int64 class indices;
     ``net`` maps X to logits (B, num_classes). Defaults follow d2l's ``train_ch6`` (Xavier init, plain SGD,
     cross-entropy) with mixed precision picked by :func:`choose_precision`. ``seed`` makes the run
-    repeatable (``None`` leaves the random state alone), ``init=None`` keeps the current weights,
+    repeatable (``None`` leaves the random state alone); unless ``init=None`` (keep the current weights),
+    every layer is re-initialised: PyTorch's defaults, then ``init`` (Xavier for conv and dense weights).
     ``compile`` passes the network through ``torch.compile`` (``True`` or a mode such as
     ``"reduce-overhead"``; opt-in because compiling takes time). Ctrl-C stops training and returns the
     finished epochs; a NaN loss raises :class:`TrainingDiverged`.
@@ -171,7 +172,10 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
 
     if seed is not None:
         set_seed(seed)
-    if init is not None:
+    if init is not None:  # re-draw every parameter from the seeded generator, so runs repeat exactly
+        for module in net.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
         net.apply(init)
     net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
     model = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
