@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .plot import Animator, in_notebook
+from .steps import GraphedEvaluation, GraphedTrainStep, count_correct, train_step
 from .utils import set_seed, smoke_mode, try_gpu
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -129,12 +130,10 @@ def evaluate_accuracy(net, data_iter, device=None, precision="fp32"):
     net.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
-    channels_last = device.type == "cuda"
-    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for X, y in data_iter:
-            X, y = _to_device(X, y, device, channels_last)
-            correct += (net(X).argmax(dim=1) == y).sum()
-            count += y.shape[0]
+    for X, y in data_iter:
+        X, y = _to_device(X, y, device, device.type == "cuda")
+        count_correct(net, dtype, X, y, correct)
+        count += y.shape[0]
     net.train(was_training)
     if count == 0:
         raise ValueError("evaluate_accuracy got an empty data iterator")
@@ -145,8 +144,8 @@ evaluate_accuracy_gpu = evaluate_accuracy
 
 
 def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None, loss=None,
-          init=init_xavier, precision="auto", channels_last=None, seed=0, compile=False, plot=True,
-          progress=True):
+          init=init_xavier, precision="auto", channels_last=None, graphs=None, seed=0, compile=False,
+          plot=True, progress=True):
     """Train ``net`` with minibatch SGD and return a :class:`History`.
 
     ``train_iter``/``test_iter`` yield ``(X, y)`` with X: (B, C, H, W) float and y: (B,) int64 class indices;
@@ -154,8 +153,10 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     cross-entropy) with mixed precision picked by :func:`choose_precision`. ``seed`` makes the run
     repeatable (``None`` leaves the random state alone); unless ``init=None`` (keep the current weights),
     every layer is re-initialised: PyTorch's defaults, then ``init`` (Xavier for conv and dense weights).
-    ``compile`` passes the network through ``torch.compile`` (``True`` or a mode such as
-    ``"reduce-overhead"``; opt-in because compiling takes time). Ctrl-C stops training and returns the
+    On CUDA each full-size training step and test batch is replayed as a CUDA graph (``graphs=False``
+    turns this off; it needs plain SGD and bf16/fp32; see ``steps.py``). ``compile`` passes the network
+    through ``torch.compile`` instead (``True`` or a mode such as ``"reduce-overhead"``; opt-in because
+    compiling takes minutes). Ctrl-C stops training and returns the
     finished epochs; a NaN loss raises :class:`TrainingDiverged`.
     """
     if not isinstance(num_epochs, int) or num_epochs < 1:
@@ -182,6 +183,13 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
     loss = loss or nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    if graphs is None:
+        graphs = device.type == "cuda"
+    graphs = graphs and device.type == "cuda" and scaler is None and not compile and type(optimizer) is torch.optim.SGD
+    step = evaluate = None  # built from the first batch when graphs are on
+    sums = torch.zeros(2, device=device)  # [loss sum, correct predictions] of the current epoch
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
 
     history = History(device=str(device), precision=precision)
     animator = Animator(xlabel="epoch", xlim=[1, num_epochs], legend=["train loss", "train acc", "test acc"]) if plot else None
@@ -192,28 +200,20 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
         for epoch in range(1, num_epochs + 1):
             start = time.perf_counter()
             net.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
+            sums.zero_()
             count = 0
             for i, (X, y) in enumerate(train_iter):
                 X, y = _to_device(X, y, device, channels_last)
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    y_hat = model(X)
-                    l = loss(y_hat, y)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(l).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
+                if graphs and step is None:
+                    step = GraphedTrainStep(model, loss, optimizer, dtype, X, y, sums)
+                if step is not None:
+                    step(X, y)
                 else:
-                    l.backward()
-                    optimizer.step()
-                with torch.no_grad():  # accumulate on the device: no sync with the host here
-                    loss_sum += l.detach().float() * y.shape[0]
-                    correct += (y_hat.argmax(dim=1) == y).sum()
+                    train_step(model, loss, optimizer, scaler, dtype, X, y, sums)
                 count += y.shape[0]
                 bar.show(epoch, num_epochs, i + 1, num_batches)
-            train_loss, train_correct = loss_sum.item() / count, correct.item()  # the one sync of the pass
+            loss_sum, train_correct = sums.tolist()  # the one sync of the training pass
+            train_loss = loss_sum / count
             train_seconds = time.perf_counter() - start
             bar.show(epoch, num_epochs, num_batches, num_batches, force=True)
             bar.end_epoch()
@@ -222,7 +222,14 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
                     f"the training loss became {train_loss} in epoch {epoch} (lr={lr}). The weights have "
                     f"blown up: try a smaller learning rate, and check the inputs for NaN values. "
                     f"The {history.epochs} finished epochs are in this exception's .history.", history)
-            test_acc = evaluate_accuracy(model, test_iter, device, precision)
+            if graphs:
+                batches = (_to_device(X, y, device, channels_last) for X, y in test_iter)
+                if evaluate is None:
+                    first = next(iter(test_iter))
+                    evaluate = GraphedEvaluation(model, dtype, *_to_device(*first, device, channels_last))
+                test_acc = evaluate(batches)
+            else:
+                test_acc = evaluate_accuracy(model, test_iter, device, precision)
             history.train_loss.append(train_loss)
             history.train_acc.append(train_correct / count)
             history.test_acc.append(test_acc)
@@ -235,6 +242,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
         bar.end_epoch()
         history.interrupted = True
         print(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
     print(history.summary())
     return history
 

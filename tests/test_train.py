@@ -186,3 +186,27 @@ def test_init_xavier_touches_only_conv_and_linear():
     cnnlib.init_xavier(lin)
     bound = (6 / 200) ** 0.5
     assert lin.weight.abs().max() <= bound and lin.weight.abs().max() > 0.9 * bound
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_cuda_graph_training_matches_eager(precision):
+    """A replayed CUDA graph must train exactly like the eager loop (BN buffers, partial last batch)."""
+    def net():
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(4 * 8 * 8, 2))
+    train_iter, test_iter = toy_loaders(n=300, batch=64)  # 300 = 4 full batches + one of 44
+    runs = [cnnlib.train(net(), train_iter, test_iter, 3, 0.1, "cuda", precision=precision, graphs=g, plot=False,
+                         channels_last=False) for g in (False, True)]
+    assert runs[0].train_loss == pytest.approx(runs[1].train_loss, rel=1e-4)
+    assert runs[0].test_acc == runs[1].test_acc
+
+
+@needs_cuda
+def test_fp16_with_grad_scaler_on_cuda():
+    train_iter, test_iter = toy_loaders()
+    history = cnnlib.train(toy_net(), train_iter, test_iter, 2, 0.5, "cuda", precision="fp16", plot=False)
+    assert history.precision == "fp16" and history.test_acc[-1] > 0.9
