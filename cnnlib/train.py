@@ -188,8 +188,6 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     graphs = graphs and device.type == "cuda" and scaler is None and not compile and type(optimizer) is torch.optim.SGD
     step = evaluate = None  # built from the first batch when graphs are on
     sums = torch.zeros(2, device=device)  # [loss sum, correct predictions] of the current epoch
-    benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
 
     history = History(device=str(device), precision=precision)
     animator = Animator(xlabel="epoch", xlim=[1, num_epochs], legend=["train loss", "train acc", "test acc"]) if plot else None
@@ -242,8 +240,6 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
         bar.end_epoch()
         history.interrupted = True
         print(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
-    finally:
-        torch.backends.cudnn.benchmark = benchmark
     print(history.summary())
     return history
 
