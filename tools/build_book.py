@@ -3,6 +3,7 @@
     python tools/build_book.py             # every language -> _build/html/<lang>/, and _build/html/index.html
     python tools/build_book.py --lang en   # one language (the root page is rewritten too)
     python tools/build_book.py --fresh     # forget earlier builds, read every page again
+    python tools/build_book.py --if-changed  # do nothing when no input changed since the last full build
 
 `_config.yml` and `_toc.yml` are the one source. For each language <lang> this script writes
 `_build/<lang>/_config.yml` (the shared settings with `languages.<lang>` merged on top, paths made absolute,
@@ -14,11 +15,15 @@ every warning is listed). Languages build in parallel processes. Each site is bu
 copied to `_build/html/<lang>/`, the folder that gets published.
 
 A later run is incremental (Sphinx reads only changed pages). A failed build forgets its saved state, so the
-next run reads every page again and reports every warning again.
+next run reads every page again and reports every warning again. A successful build of every language writes
+a digest of its inputs to `_build/html/.build-stamp.json`; `--if-changed` compares against it (the tests use
+this, so one pytest session builds at most once).
 """
 import argparse
 import copy
+import hashlib
 import html
+import json
 import os
 import shutil
 import string
@@ -224,6 +229,41 @@ def write_root_page(langs, config):
         shutil.copy2(ROOT / favicon, SITE / Path(favicon).name)
 
 
+def input_files(config):
+    """Every file the sites are built from (a change to any of them means the sites are out of date)."""
+    files = [CONFIG, TOC, Path(__file__).resolve(), ROOT / "requirements.txt"]
+    folders = [ROOT / "_static", ROOT / "_templates", ROOT / "images"]
+    folders += [source_dir(lang) for lang in config["languages"]]
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, path in local.items():
+        folder = ROOT / path
+        files.append(folder / f"{name}.py")
+        folders.append(folder / name)
+    for folder in folders:
+        if folder.is_dir():
+            files += [f for f in folder.rglob("*") if f.is_file() and ".ipynb_checkpoints" not in f.parts
+                      and "__pycache__" not in f.parts]
+    return sorted({f for f in files if f.is_file()})
+
+
+def inputs_digest(config):
+    digest = hashlib.sha256()
+    for path in input_files(config):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+STAMP = SITE / ".build-stamp.json"
+
+
+def up_to_date(config, digest):
+    try:
+        stamp = json.loads(STAMP.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return stamp.get("inputs") == digest and all((SITE / lang / "index.html").is_file() for lang in config["languages"])
+
+
 def publish(lang):
     target = SITE / lang
     shutil.rmtree(target, ignore_errors=True)
@@ -234,6 +274,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", action="append", help="build only this language (repeatable)")
     parser.add_argument("--fresh", action="store_true", help="read every page again")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="do nothing when no input changed since the last successful full build")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: build one language in this process
     args = parser.parse_args(argv)
     if args.one:
@@ -252,6 +294,13 @@ def main(argv=None):
                               env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})
         return lang, proc.returncode, proc.stdout, time.perf_counter() - start
 
+    digest = inputs_digest(config)
+    full = set(langs) == set(config["languages"])
+    if args.if_changed and full and not args.fresh and up_to_date(config, digest):
+        print(f"{SITE} is up to date (no input changed since the last build)")
+        return 0
+    STAMP.unlink(missing_ok=True)
+
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(langs)) as pool:
         results = list(pool.map(run, langs))
@@ -268,6 +317,8 @@ def main(argv=None):
     if failed:
         print(f"build failed for {', '.join(failed)} (warnings count as errors; see above)", file=sys.stderr)
         return 1
+    if full:
+        STAMP.write_text(json.dumps({"inputs": digest, "seconds": round(total, 1)}) + "\n", encoding="utf-8")
     print(f"built {', '.join(langs)} in {total:.1f} s: open {SITE / 'index.html'}")
     return 0
 
