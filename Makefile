@@ -26,5 +26,9 @@ book: $(STAMP)
 test: $(STAMP)
 	CNNLIB_SMOKE=1 $(PY) -m pytest
 
+# Student copies of every chapter, both languages, in _build/student/<lang>/ (solutions replaced by stubs).
+student: $(STAMP)
+	$(PY) tools/make_student.py
+
 clean:
 	rm -rf _build
