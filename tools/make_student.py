@@ -1,8 +1,10 @@
 """Student copies of the chapters: solutions out, stubs in, explanations and checks kept.
 
-    python tools/make_student.py                  # every chapter, both languages -> _build/student/<lang>/
-    python tools/make_student.py 06-lenet         # one chapter (both languages)
-    python tools/make_student.py --verify 06-lenet   # also run it: checks fail on the stub, pass on the solution
+    python tools/make_student.py                    # every chapter, both languages -> _build/student/<lang>/
+    python tools/make_student.py 06-lenet           # one chapter (both languages)
+    python tools/make_student.py --verify 06-lenet  # and run it (smoke mode): checks fail on the stub, pass
+                                                    # on the solution (what tests/test_exercises.py proves)
+    python tools/make_student.py --nbgrader _build/nbgrader   # and nbgrader course folders, one per language
 
 The chapter notebooks stay the single source. In a student copy
   * each region between `### BEGIN SOLUTION` and `### END SOLUTION` in a code cell tagged `solution` becomes
@@ -19,6 +21,7 @@ there is one.
 """
 import argparse
 import copy
+import os
 import re
 import shutil
 import sys
@@ -459,6 +462,8 @@ def main(argv=None):
             print(f"{sum(1 for p in written if p.parents[2].name == lang)} nbgrader source notebooks in "
                   f"{args.nbgrader / lang / 'source'}")
     if args.verify:
+        os.environ.setdefault("CNNLIB_SMOKE", "1")  # checks must pass in smoke mode; it is also quick
+        os.environ.setdefault("MPLBACKEND", "Agg")
         failed = False
         for lang, path in pairs:
             if lang != LANGUAGES[0]:
