@@ -1,0 +1,224 @@
+"""The built sites in a real browser: Debian's headless Chromium, driven by Playwright.
+
+The sites are served from a local HTTP server on 127.0.0.1. Every request to another host is blocked and
+counted as a failure, so the pages are known to work offline. Checked on the root page and on every page
+of both sites: no console error or warning, no page error, no failed request, every image loaded, math
+typeset by MathJax, the language switch (clicked: it must land on the same page in the other language);
+on chapter pages also the Colab button and the copy buttons. Search is run in both languages. Screenshots of one
+chapter per language go to _build/screenshots/.
+
+Chromium comes from Debian (`apt-get install chromium`, done by .ci/run); `playwright install` is never run.
+"""
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from test_site import CONFIG, LANGS, ROOT, TOC, build_site, chapter_pages, colab_url, site_pages
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+SEARCH_WORDS = {"zh": "卷积", "en": "convolution"}
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements.txt)")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    build_site()
+    handler = functools.partial(QuietHandler, directory=str(ROOT / "_build" / "html"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """One browser tab that records every problem a reader could run into."""
+
+    def __init__(self, browser, base):
+        self.base = base
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+        self.page = self.context.new_page()
+        self.problems = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+        self.context.route("**/*", self._route)
+
+    def _console(self, message):
+        if message.type in ("error", "warning", "assert"):
+            self.problems.append(f"console {message.type}: {message.text} at {message.location}")
+
+    def _failed(self, request):
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _leave(self, go):
+        """Navigate with `go()`. The browser cancels what the page being left still loads (its favicon,
+        say): those cancellations, and only those, are not problems."""
+        left = self.page.url.rsplit("/", 1)[0] + "/" if self.page.url.startswith(self.base) else None
+        before = len(self.problems)
+        go()
+        if left:
+            self.problems[before:] = [p for p in self.problems[before:] if not (
+                p.startswith(f"request failed: {left}") and p.endswith("(net::ERR_ABORTED)"))]
+
+    def click_away(self, locator):
+        """Follow a link, as a reader would."""
+        self._leave(lambda: (locator.click(), self.page.wait_for_load_state("load")))
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def _route(self, route):
+        if route.request.url.startswith(self.base):
+            route.continue_()
+        else:
+            self.problems.append(f"request to another host: {route.request.url}")
+            route.abort()
+
+    def open(self, path):
+        self._leave(lambda: self.page.goto(self.base + path, wait_until="load"))
+        self.settle()
+
+    def settle(self):
+        """Wait for the network to go quiet and for MathJax to finish typesetting (where a page uses it)."""
+        self.page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+                           " await MathJax.startup.promise; await document.fonts.ready; }")
+        self.page.wait_for_load_state("networkidle")
+
+    def broken_images(self):
+        return self.page.evaluate(
+            "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.getAttribute('src'))")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    tab = Visit(browser, server)
+    yield tab
+    tab.close()
+
+
+def path_of(url):
+    return urlsplit(url).path
+
+
+def test_root_page(visit):
+    visit.open("/index.html")
+    links = visit.page.locator("a.choice")
+    assert links.count() == len(LANGS)
+    for i, lang in enumerate(LANGS):
+        assert links.nth(i).get_attribute("href") == f"{lang}/index.html"
+    assert not visit.problems, visit.problems
+    visit.click_away(links.nth(0))
+    assert path_of(visit.page.url) == f"/{LANGS[0]}/index.html"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visit.page.goto(visit.base + "/index.html")
+    visit.page.screenshot(path=str(SCREENSHOTS / "root.png"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_page(visit, lang):
+    """Each page loads cleanly, shows its images and typeset math, has the Colab button and copy buttons
+    (chapters), and its language switch lands on the same page in the other language."""
+    expected_lang = CONFIG["languages"][lang]["sphinx"]["config"]["language"].replace("_", "-")
+    others = [other for other in LANGS if other != lang]
+    report = {}
+    for name in site_pages(lang) + ["genindex", "search"]:
+        for other in others:
+            visit.problems.clear()
+            visit.open(f"/{lang}/{name}.html")
+            page = visit.page
+            problems = list(visit.problems)
+            problems += [f"image not shown: {src}" for src in visit.broken_images()]
+            if page.locator("span.math, div.math").count():
+                if not page.locator("mjx-container").count():
+                    problems.append("math on the page is not typeset (no mjx-container)")
+                if page.locator("mjx-merror").count():
+                    problems.append(f"MathJax errors: {page.locator('mjx-merror').all_inner_texts()}")
+            if page.get_attribute("html", "lang") != expected_lang:
+                problems.append(f"<html lang> is {page.get_attribute('html', 'lang')}")
+            if name in chapter_pages(lang):
+                colab = page.locator("a.book-colab-button")
+                hrefs = [colab.nth(i).get_attribute("href") for i in range(colab.count())]
+                if hrefs != [colab_url(lang, name)]:
+                    problems.append(f"Colab button links to {hrefs}, expected {colab_url(lang, name)}")
+                elif not colab.is_visible():
+                    problems.append("the Colab button is not visible")
+                if not page.locator("button.copybtn").count():
+                    problems.append("no copy button on the code cells")
+            # The language switch, clicked as a reader would.
+            switch = page.locator(f"a.book-language-switch[hreflang^='{other.split('_')[0]}']")
+            if switch.count() != 1 or not switch.is_visible():
+                problems.append(f"no visible switch to {other}")
+            else:
+                visit.click_away(switch)
+                counterpart = name if name in site_pages(other) + ["genindex", "search"] else TOC["root"]
+                if path_of(page.url) != f"/{other}/{counterpart}.html":
+                    problems.append(f"the switch to {other} lands on {page.url}, expected {other}/{counterpart}.html")
+                elif page.get_attribute("html", "lang") == expected_lang:
+                    problems.append(f"the switch to {other} lands on a page in {expected_lang}")
+            if problems:
+                report[name] = problems
+    assert not report, "\n".join(f"{lang}/{name}.html:\n  " + "\n  ".join(p) for name, p in report.items())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_search(visit, lang):
+    word = SEARCH_WORDS[lang]
+    visit.open(f"/{lang}/search.html?q={quote(word)}")
+    results = visit.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=15000)
+    found = [path_of(results.nth(i).locator("a").first.get_attribute("href")) for i in range(results.count())]
+    chapters = {f"{name}.html" for name in chapter_pages(lang)}
+    assert {Path(f).name for f in found} & chapters, f"searching {word!r} in {lang} finds {found}"
+    assert not visit.problems, visit.problems
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_screenshot_of_a_chapter(visit, lang):
+    """A picture to look at: the first chapter both languages have (see _build/screenshots/)."""
+    shared = [name for name in chapter_pages(LANGS[0]) if all(name in chapter_pages(l) for l in LANGS)]
+    if not shared:
+        pytest.skip("no chapter exists in every language yet")
+    name = shared[0]
+    visit.open(f"/{lang}/{name}.html")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visit.page.screenshot(path=str(SCREENSHOTS / f"{lang}-{name}.png"))
+    figure = visit.page.locator("img[src*='_images/'][src$='.svg']").first
+    if figure.count():
+        figure.scroll_into_view_if_needed()
+        visit.page.screenshot(path=str(SCREENSHOTS / f"{lang}-{name}-figure.png"))
+    assert not visit.problems, visit.problems
