@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CNNLIB_DATA ?= $(if $(wildcard ../shared/data/fashion-mnist),$(abspath ../shared/data/fashion-mnist))
 export CNNLIB_DATA
 
-.PHONY: venv book test student clean
+.PHONY: venv book serve test student clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(PY) tools/build_book.py
+
+# Build, then serve both sites and the language chooser on http://127.0.0.1:8000/
+serve: book
+	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
 
 test: $(STAMP)
 	CNNLIB_SMOKE=1 $(PY) -m pytest
