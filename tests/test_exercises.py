@@ -129,6 +129,8 @@ def test_student_code_same_in_both_languages(name):
 
 
 def test_make_student_writes_every_chapter(tmp_path):
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / "00-renamed-since.ipynb").write_text("{}")
     ms.main(["--out", str(tmp_path)])
     for lang in LANGUAGES:
         written = sorted(p.name for p in (tmp_path / lang).glob("*.ipynb"))

@@ -442,6 +442,8 @@ def main(argv=None):
     parser.add_argument("--nbgrader", type=Path, metavar="DIR",
                         help="also write nbgrader course folders DIR/<lang>/ (source/<chapter>/<chapter>.ipynb "
                              "with nbgrader cell metadata), for `nbgrader generate_assignment <chapter>`")
+    parser.add_argument("--list", action="store_true",
+                        help="only print each chapter's exercises, code solutions and checks (zh)")
     parser.add_argument("--verify", action="store_true",
                         help="also execute each chapter (zh; the code is the same in en) and check that its "
                              "checks fail on the stub and pass on the solution")
@@ -449,10 +451,23 @@ def main(argv=None):
     pairs = select(args.chapters)
     if not pairs:
         raise SystemExit(f"no chapters in {CHAPTERS.relative_to(ROOT)}/<lang>/")
+    if args.list:
+        print(f"{'chapter':<20} exercises  code solutions  checks")
+        for lang, path in pairs:
+            if lang == LANGUAGES[0]:
+                nb = load(path)
+                exercises, problems = parse(nb, path, lang)
+                code = sum(nb["cells"][i]["cell_type"] == "code" for ex in exercises for i in ex.solutions)
+                print(f"{path.stem:<20} {len(exercises):>9}  {code:>14}  {sum(len(ex.checks) for ex in exercises):>6}"
+                      + (f"  ({len(problems)} markup problems)" if problems else ""))
+        return
     try:
         written = make_student(pairs, args.out)
     except MarkupError as e:
         raise SystemExit(f"make_student: fix the exercise markup first:\n{e}")
+    if not args.chapters:  # a chapter renamed or removed leaves no stale copy behind
+        for stale in {p for lang in LANGUAGES for p in (args.out / lang).glob("*.ipynb")} - set(written):
+            stale.unlink()
     for lang in LANGUAGES:
         n = sum(1 for p in written if p.parent.name == lang)
         print(f"{n} student notebooks in {args.out / lang}")
