@@ -172,12 +172,16 @@ def test_install_cell_uses_the_configured_repository(path):
 
 
 def test_repository_url_is_written_once():
-    """Site sources name the repository only through _config.yml (chapters' install cells are checked above)."""
-    sources = [ROOT / "_toc.yml", ROOT / "tools" / "build_book.py"]
-    sources += [p for d in ("_static", "_templates") for p in (ROOT / d).rglob("*") if p.is_file()]
-    sources += [p for lang in LANGS for p in (CHAPTERS / lang).glob("*.md")]
-    offenders = [str(p.relative_to(ROOT)) for p in sources if REPO_URL in p.read_text(encoding="utf-8", errors="ignore")]
+    """The site's machinery takes the repository from _config.yml; pages that show an install command
+    (the instructor guide, say) must name that same repository."""
+    machinery = [ROOT / "_toc.yml", ROOT / "tools" / "build_book.py"]
+    machinery += [p for d in ("_static", "_templates") for p in (ROOT / d).rglob("*") if p.is_file()]
+    offenders = [str(p.relative_to(ROOT)) for p in machinery if REPO_URL in p.read_text(encoding="utf-8", errors="ignore")]
     assert not offenders, f"{REPO_URL} is written in {offenders}; take it from repository.url in _config.yml"
+    for page in [p for lang in LANGS for p in (CHAPTERS / lang).glob("*.md")]:
+        for url in re.findall(r"git\+(https?://[^\s\"'@)]+)", page.read_text(encoding="utf-8")):
+            assert url.rstrip("/").removesuffix(".git") == REPO_URL, (
+                f"{page.relative_to(ROOT)} installs from {url}, but repository.url in _config.yml is {REPO_URL}")
 
 
 # ---------------------------------------------------------------- the built sites

@@ -182,8 +182,9 @@ def build_one(lang, fresh=False):
     # sphinx-external-toc puts the toctrees into the pages when it reads them, so pages that did not
     # change would keep an old toc: read them all again whenever the toc changes.
     fresh = fresh or toc_changed
-    if fresh:
-        shutil.rmtree(work / "doctrees", ignore_errors=True)
+    if fresh:  # also drop pages of files that are gone
+        for folder in ("doctrees", "html", "jupyter_execute"):
+            shutil.rmtree(work / folder, ignore_errors=True)
     overrides = {"external_toc_path": toc_path.as_posix(), "latex_individualpages": False}
     # Jupyter Book's extensions and ours, less those in UNUSED_EXTENSIONS.
     final, _ = get_final_config(user_yaml=config_path, cli_config=dict(overrides), sourcedir=source_dir(lang))
