@@ -307,12 +307,15 @@ def main(argv=None):
         results = list(pool.map(run, langs))
     failed = []
     for lang, code, output, seconds in results:
-        print(f"==== {lang}: {'ok' if code == 0 else 'FAILED'} in {seconds:.1f} s " + "=" * 40)
-        print(output.rstrip())
+        log = BUILD / lang / "build.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(output, encoding="utf-8")
         if code == 0:
             publish(lang)
+            print(f"{lang}: built in {seconds:.1f} s -> {SITE / lang} (log: {log.relative_to(ROOT)})")
         else:
             failed.append(lang)
+            print(f"==== {lang}: FAILED after {seconds:.1f} s " + "=" * 40 + f"\n{output.rstrip()}\n")
     write_root_page(languages(config), config)
     total = time.perf_counter() - start
     if failed:
