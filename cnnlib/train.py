@@ -190,7 +190,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     sums = torch.zeros(2, device=device)  # [loss sum, correct predictions] of the current epoch
 
     history = History(device=str(device), precision=precision)
-    animator = Animator(xlabel="epoch", xlim=[1, num_epochs], legend=["train loss", "train acc", "test acc"]) if plot else None
+    animator = Animator(xlabel="epoch", xlim=[1, num_epochs] if num_epochs > 1 else None,
+                        legend=["train loss", "train acc", "test acc"]) if plot else None
     bar = _Progress(progress)
     num_batches = len(train_iter)
     epoch = 0
