@@ -8,6 +8,7 @@ on chapter pages also the Colab button and the copy buttons. Search is run in bo
 chapter per language go to _build/screenshots/.
 
 Chromium comes from Debian (`apt-get install chromium`, done by .ci/run); `playwright install` is never run.
+Chinese text in the screenshots needs a CJK font (`apt-get install fonts-noto-cjk`); the checks do not.
 """
 import functools
 import http.server

@@ -262,7 +262,8 @@ def up_to_date(config, digest):
         stamp = json.loads(STAMP.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return stamp.get("inputs") == digest and all((SITE / lang / "index.html").is_file() for lang in config["languages"])
+    return stamp.get("inputs") == digest and all(
+        (SITE / lang / "index.html").is_file() and (BUILD / lang / "_toc.yml").is_file() for lang in config["languages"])
 
 
 def publish(lang):
