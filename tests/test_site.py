@@ -4,6 +4,7 @@ The first group of tests reads the sources only. The rest use the `site` fixture
 once per test session (warnings are errors) or reuses a build whose inputs have not changed since.
 tests/test_browser.py opens the same build in a real browser.
 """
+import functools
 import html.parser
 import json
 import re
@@ -44,8 +45,10 @@ def colab_url(lang, name):
     return f"{colab}/github/{org_repo}/blob/{CONFIG['repository']['branch']}/chapters/{lang}/{name}.ipynb"
 
 
+@functools.lru_cache(maxsize=None)
 def build_site():
-    """Build both sites unless an up-to-date build exists; return the seconds it took."""
+    """Build both sites unless an up-to-date build exists; return the seconds it took. At most once per
+    test session (tests/test_browser.py calls it too): the session tests the build it started with."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "tools/build_book.py", "--if-changed"], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
