@@ -273,6 +273,7 @@ def test_verify_reports_a_start_that_fails():
     nb["cells"][1]["source"] = "data = undefined_name"
     problems = ms.verify(nb, GOOD)
     assert problems and "start of the chapter (before exercise 1) raised NameError" in problems[0]
+    assert problems[-1] == "the exercises were not run: the chapter fails before them" and len(problems) == 2
 
 
 # --------------------------------------------------------------------------------------------------------

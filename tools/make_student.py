@@ -400,7 +400,7 @@ def verify(nb, path, lang=None, timeout=600):
     stubbed, every check cell raises AssertionError, NameError or NotImplementedError (the student sees
     the check fail, not crash on something unrelated); with the solutions in, every code cell of the
     exercise runs without error. Cells run one by one with errors allowed, so one bad exercise does not hide
-    the next.
+    the next (a chapter that fails before its first exercise stops there: nothing after it would mean much).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -416,6 +416,9 @@ def verify(nb, path, lang=None, timeout=600):
     problems = []
     with client.setup_kernel():
         for k, ((phase, number, index, _), cell) in enumerate(zip(plan, runnable.cells)):
+            if phase != "start" and problems and plan[k - 1][0] == "start":
+                problems.append("the exercises were not run: the chapter fails before them")
+                break
             client.execute_cell(cell, k)
             error = _error_of(cell)
             at = where(path, index, nb["cells"][index])
