@@ -4,6 +4,7 @@ Each module holds one idea: ``data`` (Fashion-MNIST on the device), ``train`` (t
 ``plot`` (live training plot, image grids), ``ops`` (from-scratch operations the chapters teach),
 ``summary`` (layer table), ``models`` (the book's networks), ``utils`` (devices, timers, seeds, smoke runs).
 """
+from . import models
 from .data import (DatasetError, DeviceLoader, get_fashion_mnist_labels, load_data_fashion_mnist,
                    load_fashion_mnist, read_fashion_mnist, torchvision_root)
 from .ops import (batch_norm, comp_conv2d, corr2d, corr2d_multi_in, corr2d_multi_in_out,

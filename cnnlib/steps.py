@@ -34,6 +34,34 @@ def train_step(model, loss, optimizer, scaler, dtype, X, y, sums, set_to_none=Tr
         sums[1] += (y_hat.argmax(dim=1) == y).sum()
 
 
+class GraphUnsafe(RuntimeError):
+    """The model replaces tensors in ``forward`` instead of updating them in place, so a graph cannot replay it."""
+
+
+def _tensor_slots(model):
+    """Every tensor a module holds (parameters, buffers, plain attributes), keyed by where it is held."""
+    slots = {}
+    for module in model.modules():
+        for store in (module._parameters, module._buffers, vars(module)):
+            for name, value in store.items():
+                if isinstance(value, torch.Tensor):
+                    slots[(module, id(store), name)] = (store, value)
+    return slots
+
+
+def _check_in_place(before, model):
+    """Raise :class:`GraphUnsafe` (after putting the old tensors back) if a step swapped any tensor for a new one."""
+    after = _tensor_slots(model)
+    changed = [key for key, (_, value) in before.items() if key not in after or after[key][1] is not value]
+    if changed:
+        for key in changed:
+            store, value = before[key]
+            store[key[2]] = value
+        names = sorted({f"{type(key[0]).__name__}.{key[2]}" for key in changed})
+        raise GraphUnsafe(f"{', '.join(names)} is replaced in forward() rather than updated in place "
+                          f"(e.g. with .copy_() on a registered buffer), which CUDA graphs cannot replay")
+
+
 def _state(model, optimizer):
     tensors = list(model.parameters()) + list(model.buffers())
     for state in optimizer.state.values():
@@ -47,6 +75,7 @@ class GraphedTrainStep:
     Batches of another shape (the last, smaller batch of an epoch) run eagerly on the same weights and gradients.
     Capturing needs a few warm-up steps; the weights, buffers and optimizer state are restored afterwards, so
     the run trains exactly as the eager loop would. Supports plain ``torch.optim.SGD`` (no GradScaler).
+    Raises :class:`GraphUnsafe` if the warm-up shows the model replacing tensors rather than updating them.
     """
 
     def __init__(self, model, loss, optimizer, dtype, X, y, sums):
@@ -55,18 +84,26 @@ class GraphedTrainStep:
         self.X, self.y = X.clone(), y.clone()
         with torch.no_grad():
             saved = [t.clone() for t in [sums] + _state(model, optimizer)]
+        slots = _tensor_slots(model)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
                 train_step(*self.args, self.X, self.y, sums)
         torch.cuda.current_stream().wait_stream(side)
+        try:
+            _check_in_place(slots, model)
+        finally:
+            self._restore(model, optimizer, saved)
         optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             train_step(*self.args, self.X, self.y, sums)
-        with torch.no_grad():  # undo the warm-up steps (SGD's momentum buffers restart at zero, as if new)
-            current = [sums] + _state(model, optimizer)
+
+    def _restore(self, model, optimizer, saved):
+        """Undo the warm-up steps (SGD's momentum buffers restart at zero, as if new)."""
+        with torch.no_grad():
+            current = [self.sums] + _state(model, optimizer)
             for t, s in zip(current, saved + [None] * (len(current) - len(saved))):
                 t.copy_(s) if s is not None else t.zero_()
 

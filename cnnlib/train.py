@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .plot import Animator, in_notebook
-from .steps import GraphedEvaluation, GraphedTrainStep, count_correct, train_step
+from .steps import GraphedEvaluation, GraphedTrainStep, GraphUnsafe, count_correct, train_step
 from .utils import set_seed, smoke_mode, try_gpu
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -204,7 +204,11 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
             for i, (X, y) in enumerate(train_iter):
                 X, y = _to_device(X, y, device, channels_last)
                 if graphs and step is None:
-                    step = GraphedTrainStep(model, loss, optimizer, dtype, X, y, sums)
+                    try:
+                        step = GraphedTrainStep(model, loss, optimizer, dtype, X, y, sums)
+                    except GraphUnsafe as err:
+                        print(f"[cnnlib] training without CUDA graphs: {err}")
+                        graphs = False
                 if step is not None:
                     step(X, y)
                 else:

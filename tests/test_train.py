@@ -210,3 +210,27 @@ def test_fp16_with_grad_scaler_on_cuda():
     train_iter, test_iter = toy_loaders()
     history = cnnlib.train(toy_net(), train_iter, test_iter, 2, 0.5, "cuda", precision="fp16", plot=False)
     assert history.precision == "fp16" and history.test_acc[-1] > 0.9
+
+
+class ReassigningNorm(nn.Module):
+    """d2l-style batch norm statistics: a plain attribute replaced by a new tensor on every forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.moving_mean = torch.zeros(1)
+
+    def forward(self, X):
+        if self.moving_mean.device != X.device:
+            self.moving_mean = self.moving_mean.to(X.device)
+        self.moving_mean = 0.9 * self.moving_mean + 0.1 * X.mean().detach()
+        return X - self.moving_mean
+
+
+@needs_cuda
+def test_models_that_replace_tensors_fall_back_to_eager(capsys):
+    def net():
+        return nn.Sequential(ReassigningNorm(), nn.Flatten(), nn.Linear(64, 2))
+    train_iter, test_iter = toy_loaders(n=300, batch=64)
+    runs = [cnnlib.train(net(), train_iter, test_iter, 2, 0.1, "cuda", graphs=g, plot=False) for g in (False, True)]
+    assert "training without CUDA graphs: ReassigningNorm.moving_mean is replaced" in capsys.readouterr().out
+    assert runs[0].train_loss == pytest.approx(runs[1].train_loss, rel=1e-4)
