@@ -5,8 +5,8 @@ import time
 
 import torch
 
-SMOKE_TRAIN_EXAMPLES = 512
-SMOKE_TEST_EXAMPLES = 256
+SMOKE_TRAIN_EXAMPLES = 256
+SMOKE_TEST_EXAMPLES = 128
 
 
 def smoke_mode():

@@ -96,7 +96,7 @@ def test_bad_arguments_are_explained():
 def test_smoke_mode_shrinks_the_data_and_says_so(monkeypatch, capsys):
     monkeypatch.setenv("CNNLIB_SMOKE", "1")
     train_iter, test_iter = cnnlib.load_fashion_mnist(64, device="cpu")
-    assert (train_iter.num_examples, test_iter.num_examples) == (512, 256)
+    assert (train_iter.num_examples, test_iter.num_examples) == (256, 128)
     assert "smoke run (CNNLIB_SMOKE=1)" in capsys.readouterr().out
 
 
