@@ -53,7 +53,7 @@ def test_one_epoch_on_full_fashion_mnist_learns(capsys):
     history = cnnlib.train(small_cnn(), train_iter, test_iter, num_epochs=1, lr=0.3, device="cpu", plot=False)
     assert history.epochs == 1 and history.train_examples == [60000]
     assert history.test_acc[-1] > 0.70, history
-    assert history.train_loss[-1] < 1.0
+    assert history.train_loss[-1] < 1.5  # averaged over the epoch; guessing gives ln 10 = 2.30
     assert SUMMARY.search(capsys.readouterr().out)
     assert history.precision == "fp32" and history.device == "cpu"
 
