@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CNNLIB_DATA ?= $(if $(wildcard ../shared/data/fashion-mnist),$(abspath ../shared/data/fashion-mnist))
 export CNNLIB_DATA
 
-.PHONY: venv book serve test student clean
+.PHONY: venv book serve lint test student clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,11 @@ book: $(STAMP)
 serve: book
 	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
 
-test: $(STAMP)
+# ruff reads the notebooks' code cells itself; the rules are in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cnnlib tools tests benchmarks chapters
+
+test: lint
 	CNNLIB_SMOKE=1 $(PY) -m pytest
 
 # Student copies of every chapter, both languages, in _build/student/<lang>/ (solutions replaced by stubs).

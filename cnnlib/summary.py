@@ -41,7 +41,8 @@ def summary(net, input_shape, device=None, print_table=True):
         raise TypeError(f"net must be an nn.Module, got {type(net).__name__}")
     shape = tuple(input_shape)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"input_shape must be positive ints including the batch, e.g. (1, 1, 28, 28), got {input_shape!r}")
+        raise ValueError("input_shape must be positive ints including the batch, e.g. (1, 1, 28, 28), "
+                         f"got {input_shape!r}")
     if device is None:
         device = next(iter(net.parameters()), torch.empty(0)).device
     rows, hooks = Summary(), []

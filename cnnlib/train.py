@@ -1,7 +1,8 @@
 """Train and evaluate a classifier, fast and honestly timed.
 
 What makes it fast: data already on the device (see ``data.py``), mixed precision chosen by the device,
-channels_last, CUDA graphs (steps.py), and metrics summed on the device and read back once per epoch instead of every batch.
+channels_last, CUDA graphs (steps.py), and metrics summed on the device and read back once per epoch instead of
+every batch.
 What makes it honest: examples/sec is training examples over wall-clock seconds, data loading included.
 """
 import math

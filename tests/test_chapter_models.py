@@ -44,7 +44,8 @@ def chapter_net(stem, lang):
             exec(compile(code, f"{lang}/{path.name} model cell {i}", "exec"), namespace)
         except Exception as err:  # name the cell: a model cell may only use torch, nn, F and earlier model cells
             raise AssertionError(f"{lang}/{path.name}: model cell {i} fails on its own ({type(err).__name__}: "
-                                 f"{err}). Model cells may only use torch, nn, F and earlier model cells.\n{code}")
+                                 f"{err}). Model cells may only use torch, nn, F and earlier model cells.\n"
+                                 f"{code}") from err
     assert "net" in namespace, f"{lang}/{path.name}: the model cells never define `net`"
     return namespace["net"]
 

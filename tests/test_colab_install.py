@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tools.nbtools import CHAPTERS, chapter_paths, code_cells, source
+from tools.nbtools import chapter_paths, code_cells, source
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFERRED = ("06-lenet", "02-conv-layer")  # a chapter that trains with cnnlib, else one that uses its ops

@@ -1,27 +1,35 @@
 """The list of chapters still waiting for their full GPU run (chapters/pending-gpu-runs.txt) stays true.
 
-A chapter leaves the list once its stored training output comes from a full run on CUDA; DESIGN section 5.
+A chapter leaves the list once its stored training output comes from a full run on CUDA. Each line of the
+list is a chapter name, optionally followed by ``# why it waits``. A code cell tagged ``cpu-run`` is a run
+that belongs on the CPU by design (a one-epoch comparison, the gloo data-parallel run): its stored output
+must say ``on cpu`` and must not be a smoke run, and it does not count as the chapter's GPU run.
 """
 import re
 
-from tools.nbtools import CHAPTERS, LANGUAGES, chapter_paths, code_cells, load
+from tools.nbtools import CHAPTERS, LANGUAGES, chapter_paths, code_cells, load, tags
 
 PENDING = CHAPTERS / "pending-gpu-runs.txt"
 RUN_LINE = re.compile(r"examples/sec on (\S+)")
+CPU_RUN = "cpu-run"
 
 
 def pending():
+    """Chapter names on the list (comments after ``#`` and blank lines ignored)."""
     if not PENDING.exists():
         return set()
-    return {line.strip() for line in PENDING.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    names = (line.split("#", 1)[0].strip() for line in PENDING.read_text(encoding="utf-8").splitlines())
+    return {name for name in names if name}
 
 
-def stored_text(path):
-    texts = []
-    for cell in code_cells(load(path)):
-        for out in cell.get("outputs", []):
-            texts.append("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", "")))
-    return "\n".join(texts)
+def output_text(cell):
+    return "\n".join("".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+                     for out in cell.get("outputs", []))
+
+
+def stored_text(path, cpu_runs=False):
+    """The stored outputs of a chapter's code cells: those tagged ``cpu-run`` only, or all others."""
+    return "\n".join(output_text(cell) for cell in code_cells(load(path)) if (CPU_RUN in tags(cell)) == cpu_runs)
 
 
 def test_every_pending_chapter_exists():
@@ -40,3 +48,14 @@ def test_training_outputs_not_from_a_full_gpu_run_are_listed_as_pending():
                                                 f"add {path.stem} to {PENDING.name} until its GPU run")
             if full_gpu:
                 assert path.stem not in pending(), f"{path} has its GPU run: remove it from {PENDING.name}"
+
+
+def test_cells_tagged_cpu_run_hold_a_full_cpu_run():
+    for lang in LANGUAGES:
+        for path in chapter_paths(lang):
+            text = stored_text(path, cpu_runs=True)
+            if path.stem in pending() or not text:
+                continue
+            devices = RUN_LINE.findall(text)
+            assert "smoke run" not in text, f"{path}: a cell tagged {CPU_RUN} stores a smoke run"
+            assert all(d == "cpu" for d in devices), f"{path}: a cell tagged {CPU_RUN} ran on {devices}"

@@ -45,7 +45,7 @@ def colab_url(lang, name):
     return f"{colab}/github/{org_repo}/blob/{CONFIG['repository']['branch']}/chapters/{lang}/{name}.ipynb"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_site():
     """Build both sites unless an up-to-date build exists; return the seconds it took. At most once per
     test session (tests/test_browser.py calls it too): the session tests the build it started with."""
@@ -114,7 +114,8 @@ def test_toc_lists_every_chapter():
     for lang in LANGS:
         missing = [p.stem for p in chapter_paths(lang) if p.stem not in listed]
         assert not missing, f"chapters/{lang}/ has chapters that _toc.yml does not list: {missing}"
-    assert build_book.doc_exists(LANGS[0], TOC["root"]), f"the root page chapters/{LANGS[0]}/{TOC['root']}.md is missing"
+    assert build_book.doc_exists(LANGS[0], TOC["root"]), (
+        f"the root page chapters/{LANGS[0]}/{TOC['root']}.md is missing")
 
 
 def test_toc_lists_the_instructor_guide():
@@ -163,7 +164,8 @@ def test_titles():
     assert CONFIG["languages"]["en"]["sphinx"]["config"]["language"] == "en"
 
 
-@pytest.mark.parametrize("path", [p for lang in LANGS for p in chapter_paths(lang)], ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", [p for lang in LANGS for p in chapter_paths(lang)],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_install_cell_uses_the_configured_repository(path):
     """The repository URL lives in _config.yml only; each chapter's install cell must name that one."""
     first = source(code_cells(load(path))[0])
@@ -179,7 +181,8 @@ def test_repository_url_is_written_once():
     (the instructor guide, say) must name that same repository."""
     machinery = [ROOT / "_toc.yml", ROOT / "tools" / "build_book.py"]
     machinery += [p for d in ("_static", "_templates") for p in (ROOT / d).rglob("*") if p.is_file()]
-    offenders = [str(p.relative_to(ROOT)) for p in machinery if REPO_URL in p.read_text(encoding="utf-8", errors="ignore")]
+    offenders = [str(p.relative_to(ROOT)) for p in machinery
+                 if REPO_URL in p.read_text(encoding="utf-8", errors="ignore")]
     assert not offenders, f"{REPO_URL} is written in {offenders}; take it from repository.url in _config.yml"
     for page in [p for lang in LANGS for p in (CHAPTERS / lang).glob("*.md")]:
         for url in re.findall(r"git\+(https?://[^\s\"'@)]+)", page.read_text(encoding="utf-8")):

@@ -3,7 +3,6 @@ import time
 
 import pytest
 import torch
-from torch import nn
 
 import cnnlib
 from cnnlib import models

@@ -150,7 +150,8 @@ def derive_config(config, toc, lang):
         pages = [name for name in toc_files(toc) if doc_exists(other, name)] + ["search", "genindex"]
         ui = langs[other].get("ui", {})
         code = langs[other].get("sphinx", {}).get("config", {}).get("language", other).replace("_", "-")
-        switches.append({"lang": other, "hreflang": code, "label": ui.get("name", other), "tooltip": ui.get("switch_tooltip", ""),
+        switches.append({"lang": other, "hreflang": code, "label": ui.get("name", other),
+                         "tooltip": ui.get("switch_tooltip", ""),
                          "root": toc["root"], "pages": pages})
     context = conf.setdefault("html_context", {})
     context["book_ui"] = langs[lang].get("ui", {})
@@ -263,7 +264,8 @@ def up_to_date(config, digest):
     except (OSError, ValueError):
         return False
     return stamp.get("inputs") == digest and all(
-        (SITE / lang / "index.html").is_file() and (BUILD / lang / "_toc.yml").is_file() for lang in config["languages"])
+        (SITE / lang / "index.html").is_file() and (BUILD / lang / "_toc.yml").is_file()
+        for lang in config["languages"])
 
 
 def publish(lang):

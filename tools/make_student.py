@@ -467,7 +467,7 @@ def main(argv=None):
     try:
         written = make_student(pairs, args.out)
     except MarkupError as e:
-        raise SystemExit(f"make_student: fix the exercise markup first:\n{e}")
+        raise SystemExit(f"make_student: fix the exercise markup first:\n{e}") from None
     if not args.chapters:  # a chapter renamed or removed leaves no stale copy behind
         for stale in {p for lang in LANGUAGES for p in (args.out / lang).glob("*.ipynb")} - set(written):
             stale.unlink()

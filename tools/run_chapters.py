@@ -21,7 +21,9 @@ from tools.nbtools import chapter_paths
 def run(path, timeout):
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
     nbformat.write(nb, path)
     return time.perf_counter() - start
 
