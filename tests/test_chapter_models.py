@@ -1,4 +1,4 @@
-"""Each Part 2 chapter builds the same network that cnnlib.models keeps (DESIGN section 4).
+"""Each Part 2 chapter builds the same network that cnnlib.models keeps (CONTRIBUTING.md, "Adding a chapter").
 
 A chapter marks the code cells that define its trained network (blocks, classes and the final ``net = ...``)
 with the cell tag ``model``. Run in order after ``import torch`` / ``from torch import nn`` /

@@ -15,7 +15,7 @@ The chapter notebooks stay the single source. In a student copy
 Figures are linked as `../../images/x.svg` from chapters/<lang>/; the copies link `../images/x.svg` and the
 figures they use are copied to _build/student/images/, so _build/student/ can be handed out as it is.
 
-Before writing anything the exercise markup of every chapter is validated (DESIGN section 5, README
+Before writing anything the exercise markup of every chapter is validated (CONTRIBUTING.md,
 "Exercises"); each problem names the notebook, the cell and what to change, and nothing is written while
 there is one.
 """
