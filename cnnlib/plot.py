@@ -1,13 +1,33 @@
 """Plots for the book: a live training plot, image grids and feature maps.
 
-Plot text stays ASCII (class names, axis labels) so figures render the same in Colab, which has no CJK font.
+The chapters' code is the same in both languages, so the text cnnlib draws (legends, axis labels, class
+names) is the same too. Chinese text in a plot (a student's own titles, say) renders wherever a CJK font is
+installed: the common ones are added as fallbacks after matplotlib's default font, so Latin text is unchanged.
 """
 import io
 import sys
 
+import matplotlib
 import torch
+from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei",
+             "PingFang SC", "SimHei")
+
+
+def _add_cjk_fallback():
+    """Append an installed CJK font to matplotlib's font families: glyphs the default font lacks come from it
+    (matplotlib >= 3.6 falls back glyph by glyph along ``font.family``, not along a generic family's list)."""
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    families = list(matplotlib.rcParams["font.family"])
+    cjk = next((f for f in CJK_FONTS if f in installed), None)
+    if cjk is not None and cjk not in families:
+        matplotlib.rcParams["font.family"] = families + [cjk]
+
+
+_add_cjk_fallback()
 
 
 def in_notebook():

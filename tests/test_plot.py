@@ -51,3 +51,15 @@ def test_show_feature_maps():
     assert len(axes) == 8
     with pytest.raises(ValueError, match="pick one example"):
         cnnlib.show_feature_maps(torch.rand(1, 6, 5, 5))
+
+
+def test_chinese_text_renders_when_a_cjk_font_is_installed(recwarn):
+    from matplotlib import font_manager
+
+    if not any(font.name in plot.CJK_FONTS for font in font_manager.fontManager.ttflist):
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    axes = cnnlib.show_images(torch.zeros(2, 28, 28), 1, 2, titles=["T 恤", "裤子"])
+    axes[0].figure.canvas.draw()
+    missing = [w for w in recwarn if "missing from font" in str(w.message)]
+    assert not missing, f"CJK glyphs did not render: {missing[0].message}"
+    assert __import__("matplotlib").rcParams["font.family"][0] == "sans-serif", "Latin text keeps its font"
