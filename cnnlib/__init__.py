@@ -1,11 +1,12 @@
 """cnnlib: data, training and plotting helpers for the CNN course book.
 
-Each module holds one idea: ``data`` (Fashion-MNIST on the device), ``train`` (the training loop),
-``plot`` (live training plot, image grids), ``ops`` (from-scratch operations the chapters teach),
-``summary`` (layer table), ``augment`` (augmentation on the device), ``models`` (the book's networks),
-``utils`` (devices, timers, seeds, smoke runs).
+Each module holds one idea: ``data`` (Fashion-MNIST on the device), ``cifar`` (CIFAR-10 on the device),
+``train`` (the training loop), ``plot`` (live training plot, image grids), ``ops`` (from-scratch operations
+the chapters teach), ``summary`` (layer table), ``augment`` (augmentation on the device), ``models`` (the
+book's networks), ``utils`` (devices, timers, seeds, smoke runs).
 """
 from . import augment, models
+from .cifar import get_cifar10_labels, load_cifar10, read_cifar10
 from .data import (DatasetError, DeviceLoader, get_fashion_mnist_labels, load_data_fashion_mnist,
                    load_fashion_mnist, read_fashion_mnist, torchvision_root)
 from .ops import (batch_norm, comp_conv2d, corr2d, corr2d_multi_in, corr2d_multi_in_out,

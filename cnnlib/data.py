@@ -35,22 +35,31 @@ _IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 
 class DatasetError(RuntimeError):
-    """Fashion-MNIST is missing, cannot be downloaded, or a file of it is damaged."""
+    """A data set (Fashion-MNIST, CIFAR-10) is missing, cannot be downloaded, or a file of it is damaged."""
 
 
-def cache_dir():
-    """The per-user folder where cnnlib downloads and decompresses data (``$XDG_CACHE_HOME/cnnlib``)."""
+def cache_dir(dataset="fashion-mnist"):
+    """The per-user folder where cnnlib downloads a data set (``$XDG_CACHE_HOME/cnnlib/<dataset>``)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnnlib" / "fashion-mnist"
+    return Path(base) / "cnnlib" / dataset
+
+
+def data_dirs(root=None, dataset="fashion-mnist"):
+    """The folders a data set is looked for in, in order: ``[root]``, else every folder listed in
+    ``$CNNLIB_DATA``, else ``[cache_dir(dataset)]``.
+
+    ``CNNLIB_DATA`` is one folder or several separated by ``os.pathsep`` (``:`` on Linux and macOS, like
+    ``PATH``), e.g. ``/data/fashion-mnist:/data``; each loader looks in every one for its own files.
+    """
+    if root is not None:
+        return [Path(root).expanduser()]
+    listed = [Path(p).expanduser() for p in os.environ.get("CNNLIB_DATA", "").split(os.pathsep) if p]
+    return listed or [cache_dir(dataset)]
 
 
 def data_dir(root=None):
-    """Where Fashion-MNIST is looked for: ``root``, else ``$CNNLIB_DATA``, else :func:`cache_dir`."""
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get("CNNLIB_DATA"):
-        return Path(os.environ["CNNLIB_DATA"]).expanduser()
-    return cache_dir()
+    """Where Fashion-MNIST is downloaded when missing: the first of :func:`data_dirs`."""
+    return data_dirs(root)[0]
 
 
 def _missing_message(folder, missing, reason):
@@ -64,12 +73,14 @@ def _missing_message(folder, missing, reason):
     )
 
 
-def _find(folder, name):
-    """Path of ``name`` (compressed or not) in ``folder`` or torchvision's ``FashionMNIST/raw`` below it."""
-    for sub in (folder, folder / "FashionMNIST" / "raw"):
-        for candidate in (sub / name, sub / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
+def _find(folders, name):
+    """Path of ``name`` (compressed or not) in one of ``folders``, directly, in ``fashion-mnist/`` or in
+    torchvision's ``FashionMNIST/raw`` below it; None if it is nowhere."""
+    for folder in folders:
+        for sub in (folder, folder / "fashion-mnist", folder / "FashionMNIST" / "raw"):
+            for candidate in (sub / name, sub / f"{name}.gz"):
+                if candidate.is_file():
+                    return candidate
     return None
 
 
@@ -98,8 +109,9 @@ def dataset_files(root=None, download=True):
     Returns a dict with keys ``train_images``, ``train_labels``, ``test_images``, ``test_labels``.
     Raises :class:`DatasetError` with instructions when they are missing and cannot be downloaded.
     """
-    folder = data_dir(root)
-    found = {key: _find(folder, name) for key, name in FILES.items()}
+    folders = data_dirs(root)
+    folder = folders[0]
+    found = {key: _find(folders, name) for key, name in FILES.items()}
     missing = [FILES[k] for k, p in found.items() if p is None]
     if missing:
         if not download:
@@ -108,7 +120,7 @@ def dataset_files(root=None, download=True):
             _download(folder, missing)
         except PermissionError:
             raise DatasetError(_missing_message(folder, missing, f"{folder} is not writable")) from None
-        found = {key: path or _find(folder, FILES[key]) for key, path in found.items()}
+        found = {key: path or _find(folders, FILES[key]) for key, path in found.items()}
     return found
 
 
@@ -178,6 +190,22 @@ def _as_size(resize):
     return size
 
 
+def _as_channel_stats(normalize, channels, device):
+    """``(mean, std)`` with one value per channel -> two float tensors (1, C, 1, 1) on ``device``; None stays."""
+    if normalize is None:
+        return None
+    try:
+        mean, std = (torch.as_tensor(v, dtype=torch.float32).flatten() for v in normalize)
+    except (TypeError, ValueError):
+        raise ValueError(f"normalize must be a pair (mean, std) of per-channel values, got {normalize!r}") from None
+    if mean.numel() != channels or std.numel() != channels:
+        raise ValueError(f"normalize needs {channels} means and {channels} standard deviations (one per channel), "
+                         f"got {mean.numel()} and {std.numel()}")
+    if not bool((std > 0).all()) or not bool(torch.isfinite(mean).all()):
+        raise ValueError(f"normalize: the standard deviations must be positive and the means finite, got {normalize!r}")
+    return mean.view(1, -1, 1, 1).to(device), std.view(1, -1, 1, 1).to(device)
+
+
 class DeviceLoader:
     """Minibatches ``(X, y)`` from images that already sit on the device.
 
@@ -185,9 +213,11 @@ class DeviceLoader:
     (B, C, *resize) (or (B, C, H, W) without resize), ``y`` is int64 (B,). The last batch may be smaller.
     ``augment``: a callable X -> X (see ``cnnlib.augment``) applied to each float batch in [0, 1], before
     the resize; it may change H and W (a crop).
+    ``normalize``: ``(mean, std)``, one value per channel each; after the resize every batch becomes
+    ``(X - mean) / std`` channel by channel (test batches too), so it is no longer in [0, 1].
     """
 
-    def __init__(self, images, labels, batch_size, *, shuffle, resize=None, augment=None):
+    def __init__(self, images, labels, batch_size, *, shuffle, resize=None, augment=None, normalize=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -200,6 +230,7 @@ class DeviceLoader:
             raise TypeError(f"augment must be a callable X -> X (e.g. cnnlib.augment.Compose([...])) or None, "
                             f"got {type(augment).__name__}")
         self.augment = augment
+        self.normalize = _as_channel_stats(normalize, images.shape[1], images.device)
 
     @property
     def device(self):
@@ -222,6 +253,9 @@ class DeviceLoader:
                 X = self.augment(X)
             if self.resize is not None and X.shape[-2:] != self.resize:
                 X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False)
+            if self.normalize is not None:
+                mean, std = self.normalize
+                X = (X - mean) / std
             yield X, self.labels[idx]
 
 

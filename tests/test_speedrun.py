@@ -1,0 +1,67 @@
+"""benchmarks/speedrun.py: the recipe runs end to end on a small subset, keeps every run, rejects bad arguments."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "speedrun.py"
+TINY = ["--device", "cpu", "--subset", "256", "--epochs", "1", "--batch-size", "64", "--widths", "4", "8", "8", "16"]
+
+
+@pytest.fixture(scope="module")
+def speedrun():
+    spec = importlib.util.spec_from_file_location("speedrun", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_net_maps_images_to_logits(speedrun):
+    net = speedrun.SpeedNet((4, 8, 8, 16))
+    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_schedule_warms_up_then_decays_to_zero(speedrun):
+    factors = [speedrun.triangle(step, 100) for step in range(101)]
+    assert factors[0] == 0 and max(factors) == factors[20] == 1
+    assert all(a < b for a, b in zip(factors[:20], factors[1:21])), "warm-up must rise"
+    assert all(a > b for a, b in zip(factors[20:100], factors[21:])), "decay must fall"
+    assert factors[100] == 0
+
+
+def test_every_run_is_appended_to_the_json_and_seeds_repeat(speedrun, tmp_path, capsys):
+    out = tmp_path / "speedrun-test.json"
+    rows = speedrun.main(TINY + ["--seeds", "0", "1", "--json", str(out)])
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(0 <= r["test_acc"] <= 1 and r["seconds"] > 0 for r in rows)
+    speedrun.main(TINY + ["--seeds", "0", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert [r["seed"] for r in saved] == [0, 1, 0], "every run is kept, earlier ones too"
+    assert saved[2]["test_acc"] == saved[0]["test_acc"], "the same seed must give the same accuracy"
+    for row in saved:
+        assert row["device"] == "cpu" and row["torch"] == torch.__version__
+        assert row["device_name"].startswith("cpu-") and row["train_examples"] == 256
+        assert {"seconds", "test_acc", "epochs", "widths", "precision", "utc"} <= row.keys()
+    assert "mean over 2 runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "must be a positive integer"),
+    (["--lr", "-1"], "must be a positive number"),
+    (["--seeds", "1", "1"], "each seed once"),
+    (["--device", "toaster"], "is not a device"),
+    (["--widths", "8", "16"], "expected 4 arguments"),
+])
+def test_bad_arguments_say_what_is_wrong(speedrun, capsys, args, message):
+    with pytest.raises(SystemExit):
+        speedrun.main(args)
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_refused(speedrun, capsys):
+    with pytest.raises(SystemExit):
+        speedrun.main(["--device", "cuda"])
+    assert "no CUDA GPU" in capsys.readouterr().err
