@@ -1,7 +1,34 @@
-"""Settings for every test run: chapter notebooks run in smoke mode (CNNLIB_SMOKE=1) unless told otherwise.
+"""Settings for every test run: chapter notebooks run in smoke mode (CNNLIB_SMOKE=1) unless told otherwise,
+and a small CIFAR-10 in the official layout is available to them (CIFAR-10 itself is not on the test machines).
 
 Kernels started by nbval inherit this environment, so nothing here may change how a notebook shows figures.
 """
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("CNNLIB_SMOKE", "1")
+
+_cifar_fixture = None
+
+
+def pytest_collection_finish(session):
+    """Append a folder holding the CIFAR-10 fixture to ``CNNLIB_DATA`` for the rest of the session.
+
+    Done after collection, so test modules that read ``CNNLIB_DATA`` at import time still see the folder they
+    were given. A real CIFAR-10 in a folder listed earlier is found first. Without ``CNNLIB_DATA``,
+    Fashion-MNIST's per-user cache is listed first, so it is still downloaded there and kept.
+    """
+    global _cifar_fixture
+    from cnnlib.data import cache_dir
+    from tests.cifar_fixture import write_cifar10
+
+    _cifar_fixture = tempfile.mkdtemp(prefix="cnnlib-cifar10-fixture-")
+    write_cifar10(_cifar_fixture)
+    listed = os.environ.get("CNNLIB_DATA") or str(cache_dir())
+    os.environ["CNNLIB_DATA"] = os.pathsep.join([listed, _cifar_fixture])
+
+
+def pytest_unconfigure(config):
+    if _cifar_fixture is not None:
+        shutil.rmtree(_cifar_fixture, ignore_errors=True)
