@@ -27,9 +27,13 @@ The recipe, after airbench (Keller Jordan's CIFAR-10 speedruns), and what each p
 - optionally a compiled model (--compile MODE): it pays only when the run is long enough to amortise the
   compile time, which at a few seconds per run it is not expected to be (chapter 16).
 
+Ablation: ``--without PART ...`` leaves parts out (flip-crop, test-flip, label-smoothing, nesterov,
+schedule, residual, bf16, channels-last); chapter 16's table is filled from such runs.
+
 Examples:
     python benchmarks/speedrun.py --device cpu --subset 2000 --epochs 2 --widths 8 16 32 64 --seeds 0
     python benchmarks/speedrun.py --device cuda --seeds 0 1 2 3 4 --json
+    python benchmarks/speedrun.py --device cuda --seeds 0 1 2 3 4 --json --without test-flip
 """
 import argparse
 import json
@@ -61,26 +65,27 @@ def conv_bn(c_in, c_out):
 
 
 class ConvGroup(nn.Module):
-    """conv_bn, 2x2 max pool, then a residual conv_bn: (B, c_in, H, W) -> (B, c_out, H // 2, W // 2)."""
+    """conv_bn, 2x2 max pool, then a residual conv_bn (unless ``residual=False``):
+    (B, c_in, H, W) -> (B, c_out, H // 2, W // 2)."""
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in, c_out, residual=True):
         super().__init__()
         self.down = conv_bn(c_in, c_out)
         self.pool = nn.MaxPool2d(2)
-        self.res = conv_bn(c_out, c_out)
+        self.res = conv_bn(c_out, c_out) if residual else None
 
     def forward(self, x):
         x = self.pool(self.down(x))
-        return x + self.res(x)
+        return x + self.res(x) if self.res is not None else x
 
 
 class SpeedNet(nn.Module):
     """Normalise, stem, three ConvGroups, global max pool, linear: (B, 1, 28, 28) in [0, 1] -> (B, 10) logits."""
 
-    def __init__(self, widths=(32, 64, 128, 256)):
+    def __init__(self, widths=(32, 64, 128, 256), residual=True):
         super().__init__()
         stem, *groups = widths
-        self.body = nn.Sequential(conv_bn(1, stem), *[ConvGroup(a, b) for a, b in zip(widths, groups)],
+        self.body = nn.Sequential(conv_bn(1, stem), *[ConvGroup(a, b, residual) for a, b in zip(widths, groups)],
                                   nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(widths[-1], 10))
 
     def forward(self, x):
@@ -94,38 +99,51 @@ def triangle(step, total, warmup=0.2):
     return step / peak if step < peak else max(0.0, (total - step) / max(1, total - peak))
 
 
-def tta_accuracy(model, test_iter, dtype):
-    """Test accuracy with test-time flip: the logits of X and of X mirrored left-right are added."""
+def test_accuracy(model, test_iter, dtype, memory_format=torch.channels_last, test_flip=True):
+    """Test accuracy; with ``test_flip`` the logits of X and of X mirrored left-right are added."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=test_iter.device)
     with torch.no_grad(), autocast(test_iter.device, dtype):
         for X, y in test_iter:
-            X = X.contiguous(memory_format=torch.channels_last)
-            logits = model(X) + model(X.flip(-1))
+            X = X.contiguous(memory_format=memory_format)
+            logits = model(X) + model(X.flip(-1)) if test_flip else model(X)
             correct += (logits.argmax(dim=1) == y).sum()
     return correct.item() / test_iter.num_examples
 
 
-def speedrun(train_iter, test_iter, seed, epochs, lr, widths, compile_mode=None):
-    """Train one SpeedNet from ``seed`` and return (seconds, test accuracy); the clock starts here."""
+ABLATIONS = ("flip-crop", "test-flip", "label-smoothing", "nesterov", "schedule", "residual", "bf16",
+             "channels-last")
+
+
+def speedrun(train_iter, test_iter, seed, epochs, lr, widths, compile_mode=None, without=()):
+    """Train one SpeedNet from ``seed`` and return (seconds, test accuracy); the clock starts here.
+
+    ``without`` names parts of the recipe (from ``ABLATIONS``) to leave out, for the ablation table:
+    "flip-crop" needs the training loader built without ``augment`` (see :func:`main`), "nesterov" is plain
+    momentum SGD, "schedule" a constant learning rate, "residual" drops each group's residual conv,
+    "bf16" means fp32 everywhere.
+    """
     device = train_iter.device
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
     cnnlib.set_seed(seed)
-    precision = choose_precision(device)
+    precision = "fp32" if "bf16" in without else choose_precision(device)
     dtype = PRECISIONS[precision]
-    net = SpeedNet(widths).to(device, memory_format=torch.channels_last)
+    memory_format = torch.contiguous_format if "channels-last" in without else torch.channels_last
+    net = SpeedNet(widths, residual="residual" not in without).to(device, memory_format=memory_format)
     model = torch.compile(net, mode=compile_mode) if compile_mode else net
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov="nesterov" not in without,
+                                weight_decay=5e-4)
     total = epochs * len(train_iter)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: triangle(step, total))
-    loss = nn.CrossEntropyLoss(label_smoothing=0.1)
+    factor = (lambda step: 1.0) if "schedule" in without else (lambda step: triangle(step, total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    loss = nn.CrossEntropyLoss(label_smoothing=0.0 if "label-smoothing" in without else 0.1)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     for _ in range(epochs):
         model.train()
         for X, y in train_iter:
-            X = X.contiguous(memory_format=torch.channels_last)
+            X = X.contiguous(memory_format=memory_format)
             with autocast(device, dtype):
                 l = loss(model(X), y)
             optimizer.zero_grad(set_to_none=True)
@@ -137,7 +155,8 @@ def speedrun(train_iter, test_iter, seed, epochs, lr, widths, compile_mode=None)
                 l.backward()
                 optimizer.step()
             schedule.step()
-    acc = tta_accuracy(model, test_iter, dtype)  # .item() inside: the clock stops after the GPU is done
+    # test_accuracy ends with .item(), so the clock stops only once the GPU has finished
+    acc = test_accuracy(model, test_iter, dtype, memory_format, test_flip="test-flip" not in without)
     return time.perf_counter() - start, acc
 
 
@@ -168,6 +187,8 @@ def parse_args(argv):
                         help="first N examples of each split (reduced-size runs on a CPU)")
     parser.add_argument("--compile", default=None, metavar="MODE",
                         help='torch.compile mode ("default", "reduce-overhead", "max-autotune"); off if absent')
+    parser.add_argument("--without", nargs="+", default=[], choices=ABLATIONS, metavar="PART",
+                        help=f"leave parts of the recipe out (ablation): {', '.join(ABLATIONS)}")
     parser.add_argument("--json", nargs="?", const="", default=None, metavar="PATH",
                         help="append every run to PATH (default: benchmarks/results/speedrun-<device>.json)")
     args = parser.parse_args(argv)
@@ -196,14 +217,17 @@ def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device) if args.device else cnnlib.try_gpu()
     train_iter, test_iter = cnnlib.load_fashion_mnist(args.batch_size, device=device, subset=args.subset,
-                                                      augment=flip_and_crop(28, padding=2))
+                                                      augment=None if "flip-crop" in args.without
+                                                      else flip_and_crop(28, padding=2))
     name = device_name(device)
     settings = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, widths=args.widths,
                     train_examples=train_iter.num_examples, test_examples=test_iter.num_examples,
-                    compile=args.compile, precision=choose_precision(device))
+                    compile=args.compile, without=sorted(args.without),
+                    precision="fp32" if "bf16" in args.without else choose_precision(device))
     rows = []
     for seed in args.seeds:
-        seconds, acc = speedrun(train_iter, test_iter, seed, args.epochs, args.lr, args.widths, args.compile)
+        seconds, acc = speedrun(train_iter, test_iter, seed, args.epochs, args.lr, args.widths, args.compile,
+                                args.without)
         print(f"seed {seed}: test acc {acc:.4f} in {seconds:.2f} s on {device}", flush=True)
         rows.append(dict(device=str(device), device_name=name, torch=torch.__version__, seed=seed,
                          seconds=seconds, test_acc=acc, utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),

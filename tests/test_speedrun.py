@@ -47,12 +47,19 @@ def test_every_run_is_appended_to_the_json_and_seeds_repeat(speedrun, tmp_path, 
     assert "mean over 2 runs" in capsys.readouterr().out
 
 
+def test_every_ablation_runs(speedrun):
+    [row] = speedrun.main(TINY + ["--seeds", "0", "--without", *speedrun.ABLATIONS])
+    assert row["without"] == sorted(speedrun.ABLATIONS) and row["precision"] == "fp32"
+    assert 0 <= row["test_acc"] <= 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "must be a positive integer"),
     (["--lr", "-1"], "must be a positive number"),
     (["--seeds", "1", "1"], "each seed once"),
     (["--device", "toaster"], "is not a device"),
     (["--widths", "8", "16"], "expected 4 arguments"),
+    (["--without", "wings"], "invalid choice"),
 ])
 def test_bad_arguments_say_what_is_wrong(speedrun, capsys, args, message):
     with pytest.raises(SystemExit):
