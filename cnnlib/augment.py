@@ -93,13 +93,13 @@ def random_crop(X, size, padding=0, fill=0.0):
                          f"({H + 2 * padding}, {W + 2 * padding}) = ({H}, {W}) plus {padding} on every side; "
                          f"use a smaller size or more padding")
     padded = F.pad(X, (padding,) * 4, value=float(fill)) if padding else X
-    top = torch.randint(0, H + 2 * padding - h + 1, (B, 1, 1), device=X.device)
-    left = torch.randint(0, W + 2 * padding - w + 1, (B, 1, 1), device=X.device)
-    rows = top + torch.arange(h, device=X.device).view(1, h, 1)  # (B, h, 1)
-    cols = left + torch.arange(w, device=X.device).view(1, 1, w)  # (B, 1, w)
-    batch = torch.arange(B, device=X.device).view(B, 1, 1)
-    # Advanced indexing on (B, H, W, C) picks each example's window at once: (B, h, w, C).
-    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+    C, Hp, Wp = padded.shape[1:]
+    top = torch.randint(0, Hp - h + 1, (B, 1, 1, 1), device=X.device)
+    left = torch.randint(0, Wp - w + 1, (B, 1, 1, 1), device=X.device)
+    # Two gathers, rows then columns, pick each example's own window: (B, C, Hp, Wp) -> (B, C, h, Wp) -> (B, C, h, w).
+    rows = (top + torch.arange(h, device=X.device).view(1, 1, h, 1)).expand(B, C, h, Wp)
+    cols = (left + torch.arange(w, device=X.device).view(1, 1, 1, w)).expand(B, C, h, w)
+    return padded.gather(2, rows).gather(3, cols)
 
 
 def random_erasing(X, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0.0):
@@ -127,9 +127,9 @@ def random_erasing(X, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0.0):
     chosen = torch.rand(B, device=device) < p
     rows = torch.arange(H, device=device).view(1, H, 1)
     cols = torch.arange(W, device=device).view(1, 1, W)
-    inside = ((rows >= top.view(B, 1, 1)) & (rows < (top + h).view(B, 1, 1))
-              & (cols >= left.view(B, 1, 1)) & (cols < (left + w).view(B, 1, 1)))  # (B, H, W)
-    mask = (inside & chosen.view(B, 1, 1)).unsqueeze(1)  # (B, 1, H, W), the same for every channel
+    in_rows = (rows >= top.view(B, 1, 1)) & (rows < (top + h).view(B, 1, 1)) & chosen.view(B, 1, 1)  # (B, H, 1)
+    in_cols = (cols >= left.view(B, 1, 1)) & (cols < (left + w).view(B, 1, 1))  # (B, 1, W)
+    mask = (in_rows & in_cols).unsqueeze(1)  # (B, 1, H, W), the same for every channel
     return torch.where(mask, torch.tensor(float(value), dtype=X.dtype, device=device), X)
 
 
