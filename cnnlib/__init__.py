@@ -5,7 +5,7 @@ Each module holds one idea: ``data`` (Fashion-MNIST on the device), ``cifar`` (C
 the chapters teach), ``summary`` (layer table), ``augment`` (augmentation on the device), ``models`` (the
 book's networks), ``utils`` (devices, timers, seeds, smoke runs).
 """
-from . import augment, models
+from . import augment, distributed, models
 from .cifar import get_cifar10_labels, load_cifar10, read_cifar10
 from .data import (DatasetError, DeviceLoader, get_fashion_mnist_labels, load_data_fashion_mnist,
                    load_fashion_mnist, read_fashion_mnist, torchvision_root)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .utils import SMOKE_TEST_EXAMPLES, SMOKE_TRAIN_EXAMPLES, smoke_mode, try_gpu
 
 FILES = {
@@ -213,11 +214,19 @@ class DeviceLoader:
     (B, C, *resize) (or (B, C, H, W) without resize), ``y`` is int64 (B,). The last batch may be smaller.
     ``augment``: a callable X -> X (see ``cnnlib.augment``) applied to each float batch in [0, 1], before
     the resize; it may change H and W (a crop).
+    Under ``torchrun`` (``world_size`` > 1) every batch is a *global* batch of ``batch_size`` examples, and this
+    rank yields only its contiguous slice of it (:func:`cnnlib.distributed.shard`), so that the slices of all
+    ranks at step i together are exactly the batch one process would see at step i. Rank 0's permutation is
+    broadcast to every rank each epoch. A shuffled (training) loader skips a last global batch with fewer
+    examples than ranks: a rank with nothing to train on would leave the others waiting in DDP's all-reduce
+    (at most ``world_size - 1`` examples per epoch, different ones every epoch); a test loader keeps it, and a
+    rank whose slice is empty yields nothing for it. ``rank`` and ``world_size`` default to the process group's.
     ``normalize``: ``(mean, std)``, one value per channel each; after the resize every batch becomes
     ``(X - mean) / std`` channel by channel (test batches too), so it is no longer in [0, 1].
     """
 
-    def __init__(self, images, labels, batch_size, *, shuffle, resize=None, augment=None, normalize=None):
+    def __init__(self, images, labels, batch_size, *, shuffle, resize=None, augment=None, normalize=None,
+                 rank=None, world_size=None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -231,6 +240,12 @@ class DeviceLoader:
                             f"got {type(augment).__name__}")
         self.augment = augment
         self.normalize = _as_channel_stats(normalize, images.shape[1], images.device)
+        self.rank = distributed.rank() if rank is None else rank
+        self.world_size = distributed.world_size() if world_size is None else world_size
+        if not (isinstance(self.world_size, int) and self.world_size >= 1
+                and isinstance(self.rank, int) and 0 <= self.rank < self.world_size):
+            raise ValueError(f"rank must be an int in 0..world_size-1 and world_size a positive int, "
+                             f"got rank={self.rank!r}, world_size={self.world_size!r}")
 
     @property
     def device(self):
@@ -240,14 +255,32 @@ class DeviceLoader:
     def num_examples(self):
         return len(self.labels)
 
+    @property
+    def num_global_batches(self):
+        """Steps per epoch, the same on every rank (a training loader's too-small last batch not counted)."""
+        batches = -(-self.num_examples // self.batch_size)
+        tail = self.num_examples % self.batch_size
+        drop_tail = self.shuffle and 0 < tail < self.world_size
+        return batches - drop_tail
+
+    def global_batch_size(self, i):
+        """Number of examples in global batch ``i`` summed over all ranks."""
+        return min(self.batch_size, self.num_examples - i * self.batch_size)
+
     def __len__(self):
-        return -(-self.num_examples // self.batch_size)
+        return self.num_global_batches
 
     def __iter__(self):
         n = self.num_examples
         order = torch.randperm(n, device=self.device) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size] if self.shuffle else slice(start, start + self.batch_size)
+        if order is not None and self.world_size > 1:
+            distributed.broadcast_(order)
+        for i in range(self.num_global_batches):
+            start, stop = distributed.shard(i * self.batch_size, i * self.batch_size + self.global_batch_size(i),
+                                            self.rank, self.world_size)
+            if start == stop:
+                continue
+            idx = order[start:stop] if self.shuffle else slice(start, stop)
             X = self.images[idx].float().div_(255)
             if self.augment is not None:
                 X = self.augment(X)
@@ -268,14 +301,14 @@ def load_fashion_mnist(batch_size, resize=None, *, root=None, device=None, downl
     ``augment`` (a callable X -> X, see ``cnnlib.augment``) is applied to training batches only.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    device = torch.device(device) if device is not None else try_gpu()
+    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
     if subset is not None and (not isinstance(subset, int) or subset < 1):
         raise ValueError(f"subset must be a positive int (number of examples), got {subset!r}")
     n_train = n_test = subset
     if smoke_mode():
         n_train = min(n_train or SMOKE_TRAIN_EXAMPLES, SMOKE_TRAIN_EXAMPLES)
         n_test = min(n_test or SMOKE_TEST_EXAMPLES, SMOKE_TEST_EXAMPLES)
-        print(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
+        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
     loaders = []
     for train, n in ((True, n_train), (False, n_test)):
         images, labels = read_fashion_mnist(train, root, download)

@@ -16,18 +16,23 @@ def autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None, cache_enabled=False)
 
 
-def train_step(model, loss, optimizer, scaler, dtype, X, y, sums, set_to_none=True):
-    """One SGD step on a batch X: (B, C, H, W), y: (B,); adds B * loss and the correct count to ``sums``."""
+def train_step(model, loss, optimizer, scaler, dtype, X, y, sums, set_to_none=True, weight=1.0):
+    """One SGD step on a batch X: (B, C, H, W), y: (B,); adds B * loss and the correct count to ``sums``.
+
+    The gradient is that of ``weight * loss``; data-parallel training uses it for a rank whose slice of the
+    global batch is larger or smaller than the others' (see ``distributed.loss_weight``).
+    """
     with autocast(X.device, dtype):
         y_hat = model(X)
         l = loss(y_hat, y)
     optimizer.zero_grad(set_to_none=set_to_none)
+    objective = l if weight == 1.0 else l * weight
     if scaler is not None:
-        scaler.scale(l).backward()
+        scaler.scale(objective).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
-        l.backward()
+        objective.backward()
         optimizer.step()
     with torch.no_grad():
         sums[0] += l.detach().float() * y.shape[0]

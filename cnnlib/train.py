@@ -4,6 +4,8 @@ What makes it fast: data already on the device (see ``data.py``), mixed precisio
 channels_last, CUDA graphs (steps.py), and metrics summed on the device and read back once per epoch instead of
 every batch.
 What makes it honest: examples/sec is training examples over wall-clock seconds, data loading included.
+Under ``torchrun`` the same call trains data-parallel (``distributed.py``): DDP, metrics summed over ranks, output
+from rank 0 only.
 """
 import math
 import sys
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from . import distributed
 from .plot import Animator, in_notebook
 from .steps import GraphedEvaluation, GraphedTrainStep, GraphUnsafe, count_correct, train_step
 from .utils import set_seed, smoke_mode, try_gpu
@@ -122,7 +125,10 @@ def _to_device(X, y, device, channels_last):
 
 
 def evaluate_accuracy(net, data_iter, device=None, precision="fp32", channels_last=False):
-    """Fraction of correctly classified examples of ``data_iter`` (batches X: (B, ...), y: (B,))."""
+    """Fraction of correctly classified examples of ``data_iter`` (batches X: (B, ...), y: (B,)).
+
+    Under ``torchrun`` each rank evaluates its shard and the counts are summed over all ranks.
+    """
     if device is None:
         device = next(iter(net.parameters()), torch.empty(0)).device
     device = torch.device(device)
@@ -136,9 +142,10 @@ def evaluate_accuracy(net, data_iter, device=None, precision="fp32", channels_la
         count_correct(net, dtype, X, y, correct)
         count += y.shape[0]
     net.train(was_training)
+    correct, count = distributed.all_reduce_sum_(torch.stack([correct, torch.tensor(count, device=device)])).tolist()
     if count == 0:
         raise ValueError("evaluate_accuracy got an empty data iterator")
-    return correct.item() / count
+    return correct / count
 
 
 evaluate_accuracy_gpu = evaluate_accuracy
@@ -146,7 +153,7 @@ evaluate_accuracy_gpu = evaluate_accuracy
 
 def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=None, loss=None,
           init=init_xavier, precision="auto", channels_last=None, graphs=None, seed=0, compile=False,
-          plot=True, progress=True):
+          plot=True, progress=True, sync_batchnorm=False):
     """Train ``net`` with minibatch SGD and return a :class:`History`.
 
     ``train_iter``/``test_iter`` yield ``(X, y)`` with X: (B, C, H, W) float and y: (B,) int64 class indices;
@@ -159,15 +166,28 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     through ``torch.compile`` instead (``True`` or a mode such as ``"reduce-overhead"``; opt-in because
     compiling takes minutes). Ctrl-C stops training and returns the
     finished epochs; a NaN loss raises :class:`TrainingDiverged`.
+
+    Under ``torchrun`` (several processes) the call trains data-parallel with no change to it: ``net`` is
+    wrapped in ``DistributedDataParallel``, ``train_iter`` must be a :class:`cnnlib.DeviceLoader` (it gives each
+    rank its slice of every global batch), each rank's loss is weighted by its share of the global batch so
+    that the gradient is the global batch's mean (the result equals one process up to rounding), the metric
+    sums and the test counts are summed over ranks once per epoch, and only rank 0 prints and plots. CUDA
+    graphs are off. BatchNorm statistics stay per process (each normalises with its own slice);
+    ``sync_batchnorm=True`` uses ``nn.SyncBatchNorm`` across ranks instead, which needs CUDA.
     """
     if not isinstance(num_epochs, int) or num_epochs < 1:
         raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if smoke_mode() and num_epochs > 1:
-        print(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): 1 epoch instead of {num_epochs}")
+        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): 1 epoch instead of {num_epochs}")
         num_epochs = 1
-    device = torch.device(device) if device is not None else try_gpu()
+    world_size = distributed.world_size()
+    if world_size > 1 and getattr(train_iter, "world_size", 1) != world_size:
+        raise ValueError(f"{world_size} processes train together, but train_iter does not split the global "
+                         f"batches among them: use cnnlib.load_fashion_mnist or a cnnlib.DeviceLoader, "
+                         f"created after the process group started")
+    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
     precision = choose_precision(device, precision)
     dtype = PRECISIONS[precision]
     channels_last = True if channels_last is None else channels_last  # faster convolutions on GPUs and CPUs
@@ -180,20 +200,23 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
                 module.reset_parameters()
         net.apply(init)
     net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
-    model = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
+    model = distributed.wrap(net, device, sync_batchnorm)
+    model = torch.compile(model, mode=compile if isinstance(compile, str) else None) if compile else model
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr)
     loss = loss or nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     if graphs is None:
         graphs = device.type == "cuda"
-    graphs = graphs and device.type == "cuda" and scaler is None and not compile and type(optimizer) is torch.optim.SGD
+    graphs = (graphs and device.type == "cuda" and scaler is None and not compile and world_size == 1
+              and type(optimizer) is torch.optim.SGD)
     step = evaluate = None  # built from the first batch when graphs are on
     sums = torch.zeros(2, device=device)  # [loss sum, correct predictions] of the current epoch
 
     history = History(device=str(device), precision=precision)
+    main = distributed.is_main()
     animator = Animator(xlabel="epoch", xlim=[1, num_epochs] if num_epochs > 1 else None,
-                        legend=["train loss", "train acc", "test acc"]) if plot else None
-    bar = _Progress(progress)
+                        legend=["train loss", "train acc", "test acc"]) if plot and main else None
+    bar = _Progress(progress and main)
     num_batches = len(train_iter)
     epoch = 0
     try:
@@ -213,10 +236,14 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
                 if step is not None:
                     step(X, y)
                 else:
-                    train_step(model, loss, optimizer, scaler, dtype, X, y, sums)
+                    weight = 1.0 if world_size == 1 else distributed.loss_weight(
+                        y.shape[0], train_iter.global_batch_size(i), world_size)
+                    train_step(model, loss, optimizer, scaler, dtype, X, y, sums, weight=weight)
                 count += y.shape[0]
                 bar.show(epoch, num_epochs, i + 1, num_batches)
-            loss_sum, train_correct = sums.tolist()  # the one sync of the training pass
+            totals = distributed.all_reduce_sum_(torch.cat([sums, sums.new_tensor([count])]))
+            loss_sum, train_correct, count = totals.tolist()  # the one sync of the training pass
+            count = int(count)
             train_loss = loss_sum / count
             train_seconds = time.perf_counter() - start
             bar.show(epoch, num_epochs, num_batches, num_batches, force=True)
@@ -232,8 +259,9 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
                     first = next(iter(test_iter))
                     evaluate = GraphedEvaluation(model, dtype, *_to_device(*first, device, channels_last))
                 test_acc = evaluate(batches)
-            else:
-                test_acc = evaluate_accuracy(model, test_iter, device, precision, channels_last)
+            else:  # under DDP the plain network: evaluation needs no gradient synchronisation
+                test_acc = evaluate_accuracy(net if world_size > 1 else model, test_iter, device, precision,
+                                             channels_last)
             history.train_loss.append(train_loss)
             history.train_acc.append(train_correct / count)
             history.test_acc.append(test_acc)
@@ -245,8 +273,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     except KeyboardInterrupt:
         bar.end_epoch()
         history.interrupted = True
-        print(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
-    print(history.summary())
+        distributed.print_main(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
+    distributed.print_main(history.summary())
     return history
 
 
