@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .data import DatasetError, DeviceLoader, cache_dir, data_dirs
 from .utils import SMOKE_TEST_EXAMPLES, SMOKE_TRAIN_EXAMPLES, smoke_mode, try_gpu
 
@@ -242,14 +243,14 @@ def load_cifar10(batch_size, resize=None, *, root=None, device=None, augment=Non
     loader reshuffles every epoch. ``subset=n`` keeps the first ``n`` examples of each split.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    device = torch.device(device) if device is not None else try_gpu()
+    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
         raise ValueError(f"subset must be a positive int (number of examples), got {subset!r}")
     n_train = n_test = subset
     if smoke_mode():
         n_train = min(n_train or SMOKE_TRAIN_EXAMPLES, SMOKE_TRAIN_EXAMPLES)
         n_test = min(n_test or SMOKE_TEST_EXAMPLES, SMOKE_TEST_EXAMPLES)
-        print(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
+        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
     loaders = []
     for train, n in ((True, n_train), (False, n_test)):
         images, labels = read_cifar10(train, root, download)
