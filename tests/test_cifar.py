@@ -14,6 +14,8 @@ import cnnlib
 from cnnlib import cifar, data
 from tests.cifar_fixture import TEST_IMAGES, TRAIN_PER_BATCH, python2_pickle, write_archive, write_cifar10
 
+SHARED = os.environ.get("CNNLIB_DATA")  # read at import, before conftest appends the fixture's folder
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
@@ -133,6 +135,20 @@ def test_cnnlib_data_lists_several_folders(tmp_path, fixture_root, monkeypatch):
     monkeypatch.delenv("CNNLIB_DATA")
     assert data.data_dirs(dataset="cifar-10") == [tmp_path / "cache" / "cnnlib" / "cifar-10"]
     assert data.data_dirs(fixture_root, "cifar-10") == [fixture_root]
+
+
+@pytest.mark.skipif(not SHARED or not os.path.isdir(SHARED),
+                    reason="set CNNLIB_DATA to a folder with the four Fashion-MNIST .gz files")
+def test_fashion_mnist_is_found_in_a_fashion_mnist_subfolder_of_any_listed_folder(tmp_path, fixture_root,
+                                                                                monkeypatch):
+    parent = tmp_path / "datasets"
+    (parent / "fashion-mnist").mkdir(parents=True)
+    for name in data.FILES.values():
+        (parent / "fashion-mnist" / f"{name}.gz").symlink_to(os.path.join(SHARED, f"{name}.gz"))
+    monkeypatch.setenv("CNNLIB_DATA", os.pathsep.join([str(fixture_root), str(parent)]))
+    files = data.dataset_files(download=False)
+    assert files["test_images"] == parent / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
+    assert cifar.cifar10_dir(download=False) == fixture_root / cifar.FOLDER
 
 
 def test_download_is_checked_unpacked_and_leaves_only_the_data(tmp_path, server, monkeypatch, fixture_root):
