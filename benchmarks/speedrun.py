@@ -13,7 +13,8 @@ rows land in benchmarks/results/speedrun-<gpu>.json, and only then may this head
 
 Timing: each run is timed by wall clock from the data sitting on the device (uint8) to the final test
 accuracy, everything in between included: building the net, torch.compile or warm-up when asked for,
-every epoch, the test pass. Every run is kept in the JSON, not just the best.
+every epoch, the test pass. Every run is kept in the JSON, not just the best. The first run of a process
+also pays for CUDA's one-time loading of cuDNN and cuBLAS kernels; it is kept like every other run.
 
 The recipe, after airbench (Keller Jordan's CIFAR-10 speedruns), and what each part buys:
 - a small residual net with batch normalization: three groups (conv, 2x2 max pool, BN, GELU, then a
