@@ -87,6 +87,8 @@ def build_parser():
                         help="autocast precision (default auto: bf16/fp16 on CUDA, fp32 on the CPU)")
     parser.add_argument("--sync-bn", action="store_true",
                         help="BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar (it is drawn on stderr when that is a terminal)")
     parser.add_argument("--save", type=_output_path, metavar="PATH", help="write the trained state_dict here")
     parser.add_argument("--json", type=_output_path, metavar="PATH", help="write the history here, as JSON")
     return parser
@@ -146,7 +148,7 @@ def main(argv=None):
                                                    subset=args.subset)
         net = spec["build"]()
         history = train(net, train_iter, test_iter, args.epochs, args.lr, device, seed=args.seed,
-                        precision=args.precision, sync_batchnorm=args.sync_bn)
+                        precision=args.precision, sync_batchnorm=args.sync_bn, progress=args.progress)
         if distributed.is_main():
             _save_outputs(args, net, history)
     except (DatasetError, TrainingDiverged) as err:
