@@ -119,6 +119,20 @@ def test_nin_seeds_and_speed_table_agree_with_the_file(measured, chapter):
     assert printed["sum"] == [f"{d2l:.2f}", f"{ours:.2f}", f"{d2l / ours:.1f}x"]
 
 
+def test_speedrun_section_agrees_with_the_speedrun_files(chapter):
+    text = next(t for t in outputs(chapter["zh"]) if "speedrun on a GPU at full size:" in t)
+    files = sorted((ROOT / "benchmarks" / "results").glob("speedrun-*.json"))
+    hint = "a speedrun file changed: rerun tools/run_chapters.py 18-results, then tools/sync_translation.py 18-results"
+    named = re.findall(r"^(benchmarks/results/speedrun-\S+\.json)$", text, flags=re.M)
+    assert named == [f.relative_to(ROOT).as_posix() for f in files], hint
+    runs = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    printed = [int(n) for n in re.findall(r"runs: (\d+),", text)]
+    assert sum(printed) == sum(len(r) for r in runs), f"{hint} (it prints {sum(printed)} runs)"
+    gpu_full = any(r["device_name"].startswith("nvidia") and (r["train_examples"], r["test_examples"]) == rr.FULL_SIZE
+                   for f in runs for r in f)
+    assert text.rstrip().endswith("measured" if gpu_full else "not measured yet"), hint
+
+
 def test_d2l_zh_values_are_the_ones_each_chapter_quotes():
     for model, value in rr.D2L_ZH_TEST_ACC.items():
         for lang in LANGS:
