@@ -185,8 +185,8 @@ def train(net, train_iter, test_iter, num_epochs, lr, device=None, *, optimizer=
     world_size = distributed.world_size()
     if world_size > 1 and getattr(train_iter, "world_size", 1) != world_size:
         raise ValueError(f"{world_size} processes train together, but train_iter does not split the global "
-                         f"batches among them: use cnnlib.load_fashion_mnist or a cnnlib.DeviceLoader, "
-                         f"created after the process group started")
+                         f"batches among them: use cnnlib.load_fashion_mnist or a cnnlib.DeviceLoader created in "
+                         f"each process (it reads RANK and WORLD_SIZE)")
     device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
     precision = choose_precision(device, precision)
     dtype = PRECISIONS[precision]
