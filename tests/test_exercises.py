@@ -1,5 +1,5 @@
-"""Exercises (CONTRIBUTING.md, "Exercises"): student copies hold no solution, checks fail on the stub and pass on the solution,
-nbgrader makes the same stubs, and the site shows each solution collapsed under its exercise.
+"""Exercises (CONTRIBUTING.md, "Exercises"): student copies hold no solution, checks fail on the stub and pass on
+the solution, nbgrader makes the same stubs, and the site shows each solution collapsed under its exercise.
 
 Every chapter in chapters/<lang>/ is covered as soon as it exists. What runs where, and why:
   * Static tests (markup, student copy, nbgrader's ClearSolutions) run for every chapter in both languages.
