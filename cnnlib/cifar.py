@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import distributed
-from .data import DatasetError, DeviceLoader, cache_dir, data_dirs
-from .utils import SMOKE_TEST_EXAMPLES, SMOKE_TRAIN_EXAMPLES, smoke_mode, try_gpu
+from .data import DatasetError, cache_dir, data_dirs, device_loaders, label_names
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -243,27 +241,10 @@ def load_cifar10(batch_size, resize=None, *, root=None, device=None, augment=Non
     loader reshuffles every epoch. ``subset=n`` keeps the first ``n`` examples of each split.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
-    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
-        raise ValueError(f"subset must be a positive int (number of examples), got {subset!r}")
-    n_train = n_test = subset
-    if smoke_mode():
-        n_train = min(n_train or SMOKE_TRAIN_EXAMPLES, SMOKE_TRAIN_EXAMPLES)
-        n_test = min(n_test or SMOKE_TEST_EXAMPLES, SMOKE_TEST_EXAMPLES)
-        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
-    loaders = []
-    for train, n in ((True, n_train), (False, n_test)):
-        images, labels = read_cifar10(train, root, download)
-        images, labels = images[:n].to(device), labels[:n].to(device)
-        loaders.append(DeviceLoader(images, labels, batch_size, shuffle=train, resize=resize,
-                                    augment=augment if train else None, normalize=normalize))
-    return tuple(loaders)
+    return device_loaders(lambda train: read_cifar10(train, root, download), batch_size, resize, device=device,
+                          augment=augment, normalize=normalize, subset=subset)
 
 
 def get_cifar10_labels(labels):
     """Turn numeric labels (ints or a tensor of them, 0-9) into CIFAR-10 class names."""
-    values = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
-    bad = [v for v in values if not isinstance(v, int) or not 0 <= v <= 9]
-    if bad:
-        raise ValueError(f"CIFAR-10 labels are ints from 0 to 9, got {bad[:5]}")
-    return [TEXT_LABELS[v] for v in values]
+    return label_names(labels, TEXT_LABELS, "CIFAR-10")

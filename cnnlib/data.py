@@ -292,6 +292,32 @@ class DeviceLoader:
             yield X, self.labels[idx]
 
 
+def device_loaders(read_split, batch_size, resize=None, *, device=None, augment=None, normalize=None,
+                   subset=None):
+    """The two :class:`DeviceLoader` of a data set, ``(train_iter, test_iter)``, with its data on ``device``.
+
+    ``read_split(train)`` returns one split as CPU tensors, uint8 (N, C, H, W) and int64 (N,). ``augment``
+    goes to the training loader only; ``subset=n`` keeps the first ``n`` examples of each split, and under
+    ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so. Under ``torchrun`` the
+    default device is the local rank's GPU. Shared by :func:`load_fashion_mnist` and ``load_cifar10``.
+    """
+    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
+    if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
+        raise ValueError(f"subset must be a positive int (number of examples), got {subset!r}")
+    n_train = n_test = subset
+    if smoke_mode():
+        n_train = min(n_train or SMOKE_TRAIN_EXAMPLES, SMOKE_TRAIN_EXAMPLES)
+        n_test = min(n_test or SMOKE_TEST_EXAMPLES, SMOKE_TEST_EXAMPLES)
+        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
+    loaders = []
+    for train, n in ((True, n_train), (False, n_test)):
+        images, labels = read_split(train)
+        images, labels = images[:n].to(device), labels[:n].to(device)
+        loaders.append(DeviceLoader(images, labels, batch_size, shuffle=train, resize=resize,
+                                    augment=augment if train else None, normalize=normalize))
+    return tuple(loaders)
+
+
 def load_fashion_mnist(batch_size, resize=None, *, root=None, device=None, download=True, subset=None,
                        augment=None):
     """Load Fashion-MNIST onto ``device`` and return ``(train_iter, test_iter)`` of :class:`DeviceLoader`.
@@ -301,21 +327,8 @@ def load_fashion_mnist(batch_size, resize=None, *, root=None, device=None, downl
     ``augment`` (a callable X -> X, see ``cnnlib.augment``) is applied to training batches only.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    device = torch.device(device) if device is not None else try_gpu(distributed.local_rank())
-    if subset is not None and (not isinstance(subset, int) or subset < 1):
-        raise ValueError(f"subset must be a positive int (number of examples), got {subset!r}")
-    n_train = n_test = subset
-    if smoke_mode():
-        n_train = min(n_train or SMOKE_TRAIN_EXAMPLES, SMOKE_TRAIN_EXAMPLES)
-        n_test = min(n_test or SMOKE_TEST_EXAMPLES, SMOKE_TEST_EXAMPLES)
-        distributed.print_main(f"[cnnlib] smoke run (CNNLIB_SMOKE=1): {n_train} training and {n_test} test examples")
-    loaders = []
-    for train, n in ((True, n_train), (False, n_test)):
-        images, labels = read_fashion_mnist(train, root, download)
-        images, labels = images[:n].to(device), labels[:n].to(device)
-        loaders.append(DeviceLoader(images, labels, batch_size, shuffle=train, resize=resize,
-                                    augment=augment if train else None))
-    return tuple(loaders)
+    return device_loaders(lambda train: read_fashion_mnist(train, root, download), batch_size, resize,
+                          device=device, augment=augment, subset=subset)
 
 
 def load_data_fashion_mnist(batch_size, resize=None):
@@ -323,10 +336,15 @@ def load_data_fashion_mnist(batch_size, resize=None):
     return load_fashion_mnist(batch_size, resize)
 
 
+def label_names(labels, names, dataset):
+    """Turn numeric labels (ints or a tensor of them) into the class names ``names`` of ``dataset``."""
+    values = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
+    bad = [v for v in values if not isinstance(v, int) or not 0 <= v < len(names)]
+    if bad:
+        raise ValueError(f"{dataset} labels are ints from 0 to {len(names) - 1}, got {bad[:5]}")
+    return [names[v] for v in values]
+
+
 def get_fashion_mnist_labels(labels):
     """Turn numeric labels (ints or a tensor of them, 0-9) into Fashion-MNIST class names."""
-    values = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
-    bad = [v for v in values if not isinstance(v, int) or not 0 <= v <= 9]
-    if bad:
-        raise ValueError(f"Fashion-MNIST labels are ints from 0 to 9, got {bad[:5]}")
-    return [TEXT_LABELS[v] for v in values]
+    return label_names(labels, TEXT_LABELS, "Fashion-MNIST")
