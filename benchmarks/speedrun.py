@@ -54,7 +54,7 @@ from torch import nn
 
 import cnnlib
 from cnnlib.augment import flip_and_crop
-from cnnlib.steps import autocast
+from cnnlib.steps import autocast, train_step
 from cnnlib.train import PRECISIONS, choose_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -145,20 +145,11 @@ def speedrun(train_iter, test_iter, seed, epochs, lr, widths, compile_mode=None,
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     loss = nn.CrossEntropyLoss(label_smoothing=0.0 if "label-smoothing" in without else 0.1)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    sums = torch.zeros(2, device=device)  # train_step's metric sums (loss, correct); the speedrun never reads them
     for _ in range(epochs):
         model.train()
         for X, y in train_iter:
-            X = X.contiguous(memory_format=memory_format)
-            with autocast(device, dtype):
-                l = loss(model(X), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(l).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                l.backward()
-                optimizer.step()
+            train_step(model, loss, optimizer, scaler, dtype, X.contiguous(memory_format=memory_format), y, sums)
             schedule.step()
     # test_accuracy ends with .item(), so the clock stops only once the GPU has finished
     acc = test_accuracy(model, test_iter, dtype, memory_format, test_flip="test-flip" not in without)
