@@ -60,12 +60,22 @@ def browser():
         chromium.close()
 
 
+# Screens a reader uses: the phone and tablet ones have touch, and are below the theme's 992 px breakpoint,
+# where the chapter list and the page contents live behind the header's two toggle buttons.
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+SCREENS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True,
+              "has_touch": True},
+    "tablet": {"viewport": {"width": 800, "height": 1100}, "has_touch": True},
+}
+
+
 class Visit:
     """One browser tab that records every problem a reader could run into."""
 
-    def __init__(self, browser, base):
+    def __init__(self, browser, base, screen=DESKTOP):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+        self.context = browser.new_context(locale="en-US", **screen)
         self.page = self.context.new_page()
         self.problems = []
         self.page.on("console", self._console)
@@ -194,6 +204,53 @@ def test_every_page(visit, lang):
             if problems:
                 report[name] = problems
     assert not report, "\n".join(f"{lang}/{name}.html:\n  " + "\n  ".join(p) for name, p in report.items())
+
+
+def in_viewport_soon(locator, timeout=3000):
+    try:
+        sync_api.expect(locator).to_be_in_viewport(timeout=timeout)
+    except AssertionError:
+        return False
+    return True
+
+
+def middle_chapter(lang):
+    """A chapter with chapters before and after it (its sidebar lists both)."""
+    chapters = chapter_pages(lang)
+    return chapters[len(chapters) // 2]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("lang", LANGS)
+def test_menus_open_on_narrow_screens(browser, server, lang, screen):
+    """Below 992 px the chapter list and the page contents are behind two buttons in the article header.
+    Tapping the visible one must bring the chapter links (and the page's section links) into view."""
+    tab = Visit(browser, server, SCREENS[screen])
+    try:
+        name = middle_chapter(lang)
+        tab.open(f"/{lang}/{name}.html")
+        page = tab.page
+        chapter_links = page.locator(".bd-docs-nav a.reference.internal")
+        for toggle_class, links, what in ((".primary-toggle", chapter_links, "chapter list"),
+                                          (".secondary-toggle", page.locator("nav.page-toc a.nav-link"),
+                                           "page contents")):
+            toggles = page.locator(f"button{toggle_class}:visible")
+            assert toggles.count() == 1, f"{screen}: {toggles.count()} visible {toggle_class} buttons"
+            assert not links.first.is_visible(), f"{screen}: the {what} is open before any tap"
+            toggles.first.tap()
+            if not in_viewport_soon(links.first):
+                pytest.fail(f"{lang}/{name}.html at {screen} size: tapping the visible {toggle_class} button "
+                            f"does not bring the {what} into view", pytrace=False)
+            shown = [links.nth(i).get_attribute("href") for i in range(links.count()) if links.nth(i).is_visible()]
+            assert len(shown) == links.count(), f"{screen}: only {len(shown)} of {links.count()} links shown"
+            page.keyboard.press("Escape")
+            sync_api.expect(links.first).not_to_be_visible(timeout=3000)
+        expected = {f"{n}.html" for n in chapter_pages(lang) if n != name}  # this page's own link is "#"
+        listed = {chapter_links.nth(i).get_attribute("href").split("#")[0] for i in range(chapter_links.count())}
+        assert expected <= listed, f"the chapter list lacks {sorted(expected - listed)}"
+        assert not tab.problems, tab.problems
+    finally:
+        tab.close()
 
 
 @pytest.mark.parametrize("lang", LANGS)
