@@ -145,13 +145,20 @@ SPEEDRUN = "python benchmarks/speedrun.py"
 SPEEDRUN_FIELDS = {"device_name": str, "seed": int, "seconds": NUMBER, "test_acc": NUMBER, "epochs": int,
                    "train_examples": int, "test_examples": int}
 SETTINGS = ("device_name", "precision", "epochs", "batch_size", "lr", "widths", "compile", "train_examples",
-            "test_examples")
+            "test_examples", "without")
 FULL_SIZE = (60000, 10000)  # Fashion-MNIST's training and test examples
 
 
+def _setting(run, key):
+    """One setting of a run; ``without`` (the parts an ablation leaves out) is a sorted list, [] when absent."""
+    return sorted(run.get("without") or []) if key == "without" else run.get(key)
+
+
 def read_speedrun(path):
-    """The runs of one ``speedrun.py`` file, grouped by settings: a list of dicts with the settings, ``runs``,
-    ``mean_acc``, ``std_acc``, ``mean_seconds`` and ``full_size`` (all of Fashion-MNIST, not a subset)."""
+    """The runs of one ``speedrun.py`` file, grouped by settings (the ablation's ``without`` included, so an
+    ablation never averages into the full recipe): a list of dicts with the settings, ``runs``, ``mean_acc``,
+    ``std_acc``, ``mean_seconds``, ``min_seconds``, ``max_seconds`` and ``full_size`` (all of Fashion-MNIST,
+    not a subset)."""
     runs = _load_json(path)
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise ResultsError(f"{path} should hold a list of runs (one object per seed), as {SPEEDRUN} --json writes")
@@ -161,16 +168,17 @@ def read_speedrun(path):
             if not isinstance(run.get(field), kind) or isinstance(run.get(field), bool):
                 raise ResultsError(f"{path}, run {i}: {field!r} should be {getattr(kind, '__name__', 'a number')}, "
                                    f"got {run.get(field)!r}; rerun {SPEEDRUN} --json")
-        key = tuple(str(run.get(k)) for k in SETTINGS)
+        key = tuple(str(_setting(run, k)) for k in SETTINGS)
         groups.setdefault(key, []).append(run)
     summaries = []
     for group in groups.values():
         accs, seconds = [r["test_acc"] for r in group], [r["seconds"] for r in group]
         first = group[0]
-        summaries.append(dict({k: first.get(k) for k in SETTINGS}, runs=len(group),
+        summaries.append(dict({k: _setting(first, k) for k in SETTINGS}, runs=len(group),
                               mean_acc=statistics.mean(accs),
                               std_acc=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                              mean_seconds=statistics.mean(seconds),
+                              mean_seconds=statistics.mean(seconds), min_seconds=min(seconds),
+                              max_seconds=max(seconds),
                               full_size=(first["train_examples"], first["test_examples"]) == FULL_SIZE))
     return summaries
 

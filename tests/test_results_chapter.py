@@ -112,7 +112,8 @@ def test_nin_seeds_and_speed_table_agree_with_the_file(measured, chapter):
     for label, m in models.items():
         r = m["row"]
         expected = [f"{r['d2l_style_epoch_s']:.2f}", f"{r['cnnlib_epoch_s']:.2f}",
-                    f"{r['d2l_style_epoch_s'] / r['cnnlib_epoch_s']:.1f}x", f"{r['cnnlib_epoch_seconds'][0]:.2f}"]
+                    f"{r['d2l_style_epoch_s'] / r['cnnlib_epoch_s']:.1f}x", f"{r['cnnlib_epoch_seconds'][0]:.2f}",
+                    f"{r['d2l_style_epoch_s'] / r['cnnlib_epoch_seconds'][0]:.1f}x"]
         assert printed[label] == expected, f"{label}: the chapter shows {printed[label]}, the file gives {expected}"
     d2l = sum(m["row"]["d2l_style_epoch_s"] for m in models.values())
     ours = sum(m["row"]["cnnlib_epoch_s"] for m in models.values())
@@ -128,6 +129,17 @@ def test_speedrun_section_agrees_with_the_speedrun_files(chapter):
     runs = [json.loads(f.read_text(encoding="utf-8")) for f in files]
     printed = [int(n) for n in re.findall(r"runs: (\d+),", text)]
     assert sum(printed) == sum(len(r) for r in runs), f"{hint} (it prints {sum(printed)} runs)"
+    groups = {}  # the runs of each file grouped by every setting, the ablation's "without" included
+    for f in runs:
+        for r in f:
+            key = tuple(str(r.get(k)) for k in rr.SETTINGS if k != "without") + (tuple(sorted(r.get("without") or [])),)
+            groups.setdefault(key, []).append(r)
+    shown = re.findall(r"without: (.+)\n    runs: (\d+), test acc (\d\.\d+) ± \d\.\d+, [\d.]+ s per run "
+                       r"\(([\d.]+) to ([\d.]+)\)", text)
+    expected = [(", ".join(key[-1]) or "- (nothing left out)", str(len(g)),
+                 f"{statistics.mean(r['test_acc'] for r in g):.4f}", f"{min(r['seconds'] for r in g):.2f}",
+                 f"{max(r['seconds'] for r in g):.2f}") for key, g in groups.items()]
+    assert shown == expected, f"{hint}: the groups shown differ from the files' runs grouped by their settings"
     gpu_full = any(r["device_name"].startswith("nvidia") and (r["train_examples"], r["test_examples"]) == rr.FULL_SIZE
                    for f in runs for r in f)
     assert text.rstrip().endswith("measured" if gpu_full else "not measured yet"), hint
@@ -272,6 +284,11 @@ def test_speedruns_absent_grouped_and_malformed(tmp_path):
     assert full["full_size"] and not small["full_size"]
     assert abs(full["mean_acc"] - 0.95) < 1e-12 and abs(full["mean_seconds"] - 4.0) < 1e-12
     assert abs(full["std_acc"] - statistics.stdev([0.94, 0.96])) < 1e-12 and small["std_acc"] == 0.0
+    ablation = [speedrun(0, 0.94, 3.0), speedrun(1, 0.96, 5.0, without=[]), speedrun(0, 0.5, 2.0, without=["schedule"])]
+    write(tmp_path / "speedrun-nvidia-x.json", ablation)
+    [(_, groups)] = rr.speedruns(tmp_path)
+    assert [(g["without"], g["runs"]) for g in groups] == [([], 2), (["schedule"], 1)], "an ablation is its own group"
+    assert (groups[0]["min_seconds"], groups[0]["max_seconds"]) == (3.0, 5.0)
     write(tmp_path / "speedrun-nvidia-x.json", [speedrun(0, "high", 3.0)])
     with pytest.raises(rr.ResultsError, match="run 0: 'test_acc' should be a number, got 'high'"):
         rr.speedruns(tmp_path)
