@@ -27,8 +27,8 @@ The recipe, after airbench (Keller Jordan's CIFAR-10 speedruns), and what each p
 - flip and crop on the device (cnnlib.augment.flip_and_crop(28, padding=2)): fresh views of every image
   each epoch at the cost of a few tensor operations, no worker processes.
 - test-time flip: the logits of each test image and its mirror image are averaged.
-- bf16 autocast and channels_last on CUDA (cnnlib.train.choose_precision picks fp16 with a GradScaler on
-  GPUs without bf16); fp32 on the CPU.
+- bf16 autocast and channels_last on CUDA (cnnlib.training.choose_precision picks fp16 with a GradScaler on
+  GPUs below compute capability 8.0, such as Colab's T4); fp32 on the CPU.
 - optionally a compiled model (--compile MODE): it pays only when the run is long enough to amortise the
   compile time, which at a few seconds per run it is not expected to be (chapter 16).
 
@@ -55,7 +55,7 @@ from torch import nn
 import cnnlib
 from cnnlib.augment import flip_and_crop
 from cnnlib.steps import autocast, train_step
-from cnnlib.train import PRECISIONS, choose_precision
+from cnnlib.training import PRECISIONS, choose_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import device_name  # noqa: E402  (the benchmarks share one device naming)

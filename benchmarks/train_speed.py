@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
 import cnnlib
-from cnnlib.data import torchvision_root
+from cnnlib import torchvision_root
 from cnnlib.models import BOOK_MODELS
 
 RESULTS = Path(__file__).resolve().parent / "results"

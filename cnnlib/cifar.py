@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DatasetError, cache_dir, data_dirs, device_loaders, label_names
+from .loader import DatasetError, cache_dir, data_dirs, device_loaders, label_names
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"

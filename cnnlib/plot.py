@@ -1,4 +1,5 @@
-"""Plots for the book: a live training plot, image grids and feature maps.
+"""What training shows while it runs, and plots for the book: a progress bar, a live training plot, image grids
+and feature maps.
 
 The chapters' code is the same in both languages, so the text cnnlib draws (legends, axis labels, class
 names) is the same too. Chinese text in a plot (a student's own titles, say) renders wherever a CJK font is
@@ -6,6 +7,7 @@ installed: the common ones are added as fallbacks after matplotlib's default fon
 """
 import io
 import sys
+import time
 
 import matplotlib
 import torch
@@ -41,6 +43,43 @@ def _png(fig):
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)
     return buf.getvalue()
+
+
+class ProgressBar:
+    """A progress bar for one epoch: ``\\r`` updates on stderr in a terminal, one updated line in a notebook.
+
+    ``enabled=False``, or a terminal whose stderr is not a tty (a log file), shows nothing. Updates come at most
+    twice a second, so drawing it costs nothing measurable.
+    """
+
+    def __init__(self, enabled):
+        self.notebook = enabled and in_notebook()
+        self.enabled = self.notebook or (enabled and sys.stderr.isatty())
+        self._handle, self._last = None, 0.0
+
+    def show(self, epoch, num_epochs, batch, num_batches, force=False):
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self._last < 0.5):
+            return
+        self._last = now
+        width = 24
+        done = width * batch // max(num_batches, 1)
+        text = f"epoch {epoch}/{num_epochs} [{'=' * done}{' ' * (width - done)}] {batch}/{num_batches} batches"
+        if self.notebook:
+            from IPython.display import display
+
+            if self._handle is None:
+                self._handle = display({"text/plain": text}, raw=True, display_id=True)
+            else:
+                self._handle.update({"text/plain": text}, raw=True)
+        else:
+            sys.stderr.write("\r" + text)
+            sys.stderr.flush()
+
+    def end_epoch(self):
+        if self.enabled and not self.notebook:
+            sys.stderr.write("\r" + " " * 72 + "\r")
+            sys.stderr.flush()
 
 
 class Animator:

@@ -19,9 +19,10 @@ import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from . import distributed
-from .data import DatasetError, load_fashion_mnist
+from .fashion_mnist import load_fashion_mnist
+from .loader import DatasetError
 from .models import BOOK_MODELS
-from .train import PRECISIONS, TrainingDiverged, train
+from .training import PRECISIONS, TrainingDiverged, train
 
 
 class _Parser(argparse.ArgumentParser):

@@ -74,36 +74,74 @@ def _state(model, optimizer):
     return tensors
 
 
+def _capture(run, warmups, after_warmup=None):
+    """Run ``run()`` ``warmups`` times on a side stream, call ``after_warmup()``, then record one ``run()`` as a
+    CUDA graph and return it.
+
+    The warm-up lets cuDNN pick its algorithms and creates lazily allocated state (gradients, optimizer
+    buffers) outside the graph, as CUDA graph capture requires.
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmups):
+            run()
+    torch.cuda.current_stream().wait_stream(side)
+    if after_warmup is not None:
+        after_warmup()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run()
+    return graph
+
+
+class _StaticBatch:
+    """The input tensors a graph reads: a batch X: (B, ...), y: (B,) of the shape it was captured with."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X.clone(), y.clone()
+
+    def replay_or(self, graph, X, y, eager):
+        """Copy X, y in and replay ``graph`` if they have the captured shape; else call ``eager(X, y)``."""
+        if X.shape == self.X.shape and y.shape == self.y.shape:
+            self.X.copy_(X)
+            self.y.copy_(y)
+            graph.replay()
+        else:
+            eager(X, y)
+
+
 class GraphedTrainStep:
-    """:func:`train_step` captured as a CUDA graph for batches shaped like the first one.
+    """:func:`train_step` captured as a CUDA graph for batches shaped like X: (B, C, H, W), y: (B,).
 
     Batches of another shape (the last, smaller batch of an epoch) run eagerly on the same weights and gradients.
     Capturing needs a few warm-up steps; the weights, buffers and optimizer state are restored afterwards, so
     the run trains exactly as the eager loop would. Supports plain ``torch.optim.SGD`` (no GradScaler).
-    Raises :class:`GraphUnsafe` if the warm-up shows the model replacing tensors rather than updating them.
+    Raises :class:`GraphUnsafe` if the warm-up shows the model replacing tensors rather than updating them, and
+    whatever CUDA raises if ``forward`` does something a graph cannot record (see ``training.train``).
     """
 
     def __init__(self, model, loss, optimizer, dtype, X, y, sums):
         self.args = (model, loss, optimizer, None, dtype)
         self.sums = sums
-        self.X, self.y = X.clone(), y.clone()
+        self.batch = _StaticBatch(X, y)
         with torch.no_grad():
             saved = [t.clone() for t in [sums] + _state(model, optimizer)]
         slots = _tensor_slots(model)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                train_step(*self.args, self.X, self.y, sums)
-        torch.cuda.current_stream().wait_stream(side)
+
+        def check_and_restore():
+            try:
+                _check_in_place(slots, model)
+            finally:
+                self._restore(model, optimizer, saved)
+            optimizer.zero_grad(set_to_none=True)
+
         try:
-            _check_in_place(slots, model)
-        finally:
-            self._restore(model, optimizer, saved)
-        optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            train_step(*self.args, self.X, self.y, sums)
+            self.graph = _capture(lambda: train_step(*self.args, self.batch.X, self.batch.y, sums), 3,
+                                  check_and_restore)
+        except BaseException:
+            self._restore(model, optimizer, saved)  # a failed capture leaves the run as if never tried
+            raise
 
     def _restore(self, model, optimizer, saved):
         """Undo the warm-up steps (SGD's momentum buffers restart at zero, as if new)."""
@@ -113,12 +151,9 @@ class GraphedTrainStep:
                 t.copy_(s) if s is not None else t.zero_()
 
     def __call__(self, X, y):
-        if X.shape == self.X.shape and y.shape == self.y.shape:
-            self.X.copy_(X)
-            self.y.copy_(y)
-            self.graph.replay()
-        else:  # keep the captured gradient tensors: zero them in place instead of dropping them
-            train_step(*self.args, X, y, self.sums, set_to_none=False)
+        # another shape keeps the captured gradient tensors: zero them in place instead of dropping them
+        self.batch.replay_or(self.graph, X, y,
+                             lambda X, y: train_step(*self.args, X, y, self.sums, set_to_none=False))
 
 
 def count_correct(model, dtype, X, y, correct):
@@ -128,24 +163,19 @@ def count_correct(model, dtype, X, y, correct):
 
 
 class GraphedEvaluation:
-    """Accuracy of ``model`` (in eval mode) over a data iterator, full-size batches replayed as a CUDA graph."""
+    """Accuracy of ``model`` (in eval mode) over a data iterator, full-size batches X: (B, ...), y: (B,) replayed
+    as a CUDA graph captured for the shape of the given X, y."""
 
     def __init__(self, model, dtype, X, y):
         self.model, self.dtype = model, dtype
         self.correct = torch.zeros((), dtype=torch.int64, device=X.device)
-        self.X, self.y = X.clone(), y.clone()
+        self.batch = _StaticBatch(X, y)
         was_training = model.training
         model.eval()
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                count_correct(model, dtype, self.X, self.y, self.correct)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            count_correct(model, dtype, self.X, self.y, self.correct)
-        model.train(was_training)
+        try:
+            self.graph = _capture(lambda: count_correct(model, dtype, self.batch.X, self.batch.y, self.correct), 2)
+        finally:
+            model.train(was_training)
 
     def __call__(self, batches):
         """``batches`` yields (X, y) already on the device; returns the accuracy as a float."""
@@ -154,12 +184,8 @@ class GraphedEvaluation:
         self.correct.zero_()
         count = 0
         for X, y in batches:
-            if X.shape == self.X.shape and y.shape == self.y.shape:
-                self.X.copy_(X)
-                self.y.copy_(y)
-                self.graph.replay()
-            else:
-                count_correct(self.model, self.dtype, X, y, self.correct)
+            self.batch.replay_or(self.graph, X, y,
+                                 lambda X, y: count_correct(self.model, self.dtype, X, y, self.correct))
             count += y.shape[0]
         self.model.train(was_training)
         return self.correct.item() / count

@@ -2,8 +2,6 @@
 on training batches only, repeatably under a seed."""
 import functools
 import math
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +10,6 @@ import cnnlib
 from cnnlib.augment import (Compose, color_jitter, flip_and_crop, random_crop, random_erasing,
                             random_horizontal_flip)
 
-SHARED = os.environ.get("CNNLIB_DATA")
-needs_data = pytest.mark.skipif(not SHARED or not Path(SHARED).is_dir(),
-                                reason="set CNNLIB_DATA to a folder with the four Fashion-MNIST .gz files")
 
 
 @pytest.fixture(autouse=True)
@@ -241,7 +236,7 @@ def test_without_shuffle_the_augmentation_alone_differs_between_seeds():
     assert all(torch.equal(x[1], y[1]) for x, y in zip(a, b)) and not torch.equal(a[0][0], b[0][0])
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_load_fashion_mnist_augments_training_batches_only():
     def blank(X):
         return torch.zeros_like(X)

@@ -21,10 +21,8 @@ import torch
 import cnnlib
 from cnnlib import distributed
 from cnnlib import run as cli
-from cnnlib.data import FILES, dataset_files
+from cnnlib.fashion_mnist import FILES, dataset_files
 
-SHARED = os.environ.get("CNNLIB_DATA")
-needs_data = pytest.mark.skipif(not SHARED, reason="set CNNLIB_DATA to a folder with the Fashion-MNIST .gz files")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -171,7 +169,7 @@ def test_without_torchrun_the_world_is_one_process(monkeypatch):
 ARGS = ["lenet", "--epochs", "1", "--subset", "245", "--batch-size", "48", "--device", "cpu", "--seed", "3"]
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_two_gloo_processes_train_the_same_weights_as_one(tmp_path, monkeypatch, capsys):
     """245 examples in global batches of 48: the last holds 5, split 2/3, so the loss weighting matters."""
     monkeypatch.setenv("CNNLIB_SMOKE", "0")
@@ -210,7 +208,7 @@ def truncated_copy(folder):
     return folder
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_one_failing_rank_ends_every_rank_quickly_with_its_message(tmp_path):
     """Rank 1 alone sees a damaged data file; rank 0 then waits in DDP's first collective until torchrun ends it."""
     script = tmp_path / "rank1_bad_data.py"
@@ -244,7 +242,7 @@ def test_one_failing_rank_ends_every_rank_quickly_with_its_message(tmp_path):
     assert not [pid for pid in run.seen if alive(pid)], "a worker outlived the launcher"
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_ctrl_c_on_the_launcher_ends_every_process(tmp_path):
     run = Launched(torchrun_command("-m", "cnnlib.run", "lenet", "--epochs", "50", "--device", "cpu"),
                    child_env(CNNLIB_SMOKE="0"))

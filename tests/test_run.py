@@ -1,6 +1,5 @@
 """The command line ``python -m cnnlib.run``: options, one-line errors with exit code 2, outputs written whole."""
 import json
-import os
 import re
 
 import pytest
@@ -8,10 +7,8 @@ import torch
 
 from cnnlib import models
 from cnnlib import run as cli
-from cnnlib.train import History, TrainingDiverged
+from cnnlib.training import History, TrainingDiverged
 
-SHARED = os.environ.get("CNNLIB_DATA")
-needs_data = pytest.mark.skipif(not SHARED, reason="set CNNLIB_DATA to a folder with the Fashion-MNIST .gz files")
 SUMMARY = re.compile(r"^loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}, \d+\.\d examples/sec on cpu$")
 
 
@@ -60,7 +57,7 @@ def test_chapter_settings_are_the_defaults():
     assert (args.batch_size, args.lr, args.epochs, args.seed) == (spec["batch_size"], spec["lr"], 10, 0)
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_a_run_prints_the_closing_line_and_writes_history_and_weights(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CNNLIB_SMOKE", "0")
     save, history = tmp_path / "lenet.pt", tmp_path / "lenet.json"
@@ -77,7 +74,7 @@ def test_a_run_prints_the_closing_line_and_writes_history_and_weights(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.json", "lenet.pt"], "a temporary file remains"
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_a_diverging_run_exits_1_with_the_reason_and_writes_nothing(tmp_path, monkeypatch, capsys):
     def diverge(net, *args, **kwargs):
         raise TrainingDiverged("the training loss became nan in epoch 1 (lr=0.9)", History("cpu", "fp32"))

@@ -1,8 +1,5 @@
-"""cnnlib.train: learning, precision, seeding, and what happens when training goes wrong."""
-import os
+"""cnnlib.training (the function cnnlib.train): learning, precision, seeding, and training gone wrong."""
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import cnnlib
-
-SHARED = os.environ.get("CNNLIB_DATA")
-needs_data = pytest.mark.skipif(not SHARED or not Path(SHARED).is_dir(),
-                                reason="set CNNLIB_DATA to a folder with the four Fashion-MNIST .gz files")
-train_module = sys.modules["cnnlib.train"]  # cnnlib.train is the function
+from cnnlib import training
 SUMMARY = re.compile(r"^loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}, \d+\.\d examples/sec on cpu$", re.M)
 
 
@@ -44,7 +37,7 @@ def toy_net():
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_one_epoch_on_full_fashion_mnist_learns(capsys):
     # Chance is 0.10 on ten balanced classes. One epoch of this small CNN reaches about 0.8, so 0.70 leaves
     # room for seed noise while failing on anything that does not learn (a broken loader, wrong labels,
@@ -87,15 +80,81 @@ def test_d2l_alias_and_bf16_autocast_on_cpu():
     assert history.precision == "bf16" and history.test_acc[-1] > 0.9
 
 
-def test_precision_is_chosen_by_device(monkeypatch):
-    assert train_module.choose_precision("cpu") == "fp32"
+def test_precision_is_chosen_by_device_and_compute_capability(monkeypatch):
+    """What torch reports is faked, not the choice: a T4 (7.5) says bf16 is supported (emulated), yet gets fp16."""
+    assert training.choose_precision("cpu") == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert train_module.choose_precision("cuda:0") == "bf16"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert training.choose_precision("cuda:0") == "fp16"  # Colab's T4: no bf16 convolutions in cuDNN
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert training.choose_precision("cuda:0") == "bf16"  # A100 and later
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert train_module.choose_precision("cuda:0") == "fp16"  # e.g. Colab's T4
-    assert train_module.choose_precision("cuda:0", "fp32") == "fp32"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (6, 0))
+    assert training.choose_precision("cuda:0") == "fp16"
+    assert training.choose_precision("cuda:0", "fp32") == "fp32"
     with pytest.raises(ValueError, match="precision must be"):
-        train_module.choose_precision("cpu", "fp8")
+        training.choose_precision("cpu", "fp8")
+
+
+def test_capability_is_asked_of_the_device_passed_in(monkeypatch):
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: asked.append(device) or (7, 5))
+    training.choose_precision("cuda:1")
+    assert asked == [torch.device("cuda:1")]
+
+
+def test_a_failing_capture_falls_back_to_eager_steps_with_one_line(monkeypatch, capsys):
+    """What CUDA raises when forward() calls .item() during capture must not stop training."""
+    def capture_fails(*args, **kwargs):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+    monkeypatch.setattr(training, "GraphedTrainStep", capture_fails)
+    net = toy_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    sums = torch.zeros(2)
+    train_iter, _ = toy_loaders()
+    X, y = next(iter(train_iter))
+    step = training._train_step_fn(net, nn.CrossEntropyLoss(), optimizer, None, None, sums, train_iter, (X, y))
+    before = net[1].weight.detach().clone()
+    step(0, X, y)
+    assert not torch.equal(before, net[1].weight) and sums[0] > 0  # the eager step trained
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert "training without CUDA graphs: capturing failed (RuntimeError: CUDA error: operation not permitted" in out
+    assert ".item()" in out and "graphs=False" in out
+
+
+def test_graphs_off_says_why_once(capsys):
+    train_iter, test_iter = toy_loaders()
+    for _ in range(2):
+        cnnlib.train(toy_net(), train_iter, test_iter, 1, 0.5, "cpu", graphs=True, plot=False)
+    out = capsys.readouterr().out
+    assert out.count("training without CUDA graphs: CUDA graphs need a GPU, and this run is on cpu") == 1
+    cnnlib.train(toy_net(), train_iter, test_iter, 1, 0.5, "cpu", plot=False)  # the default on a CPU: silent
+    assert "CUDA graphs" not in capsys.readouterr().out
+
+
+def test_graphs_off_reasons():
+    cuda, sgd = torch.device("cuda:0"), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    adam = torch.optim.Adam([nn.Parameter(torch.zeros(1))])
+    reason = training._graphs_off_reason
+    assert reason(None, cuda, None, False, sgd, None) is None
+    assert reason(None, torch.device("cpu"), None, False, sgd, None) is None
+    assert "GradScaler" in reason(None, cuda, object(), False, sgd, None)
+    assert "Adam" in reason(None, cuda, None, False, adam, None)
+    assert "compile" in reason(None, cuda, None, "reduce-overhead", sgd, None)
+    assert "scheduler" in reason(None, cuda, None, False, sgd, object())
+
+
+def test_optimizer_and_scheduler(capsys):
+    train_iter, test_iter = toy_loaders()
+    net = toy_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.1)
+    history = cnnlib.train(net, train_iter, test_iter, 3, device="cpu", optimizer=optimizer, scheduler=scheduler,
+                           plot=False)
+    assert history.epochs == 3 and optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    with pytest.raises(ValueError, match="lr=0.1 was given together with an optimizer whose learning rate is"):
+        cnnlib.train(toy_net(), train_iter, test_iter, 1, 0.1, "cpu", optimizer=optimizer, plot=False)
 
 
 def test_smoke_mode_trains_one_epoch_and_says_so(monkeypatch, capsys):
@@ -191,7 +250,7 @@ def test_init_xavier_touches_only_conv_and_linear():
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@needs_cuda
+@pytest.mark.needs_cuda
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_cuda_graph_training_matches_eager(precision):
     """A replayed CUDA graph must train exactly like the eager loop (BN buffers, partial last batch)."""
@@ -205,7 +264,7 @@ def test_cuda_graph_training_matches_eager(precision):
     assert runs[0].test_acc == runs[1].test_acc
 
 
-@needs_cuda
+@pytest.mark.needs_cuda
 def test_fp16_with_grad_scaler_on_cuda():
     train_iter, test_iter = toy_loaders()
     history = cnnlib.train(toy_net(), train_iter, test_iter, 2, 0.5, "cuda", precision="fp16", plot=False)
@@ -226,11 +285,34 @@ class ReassigningNorm(nn.Module):
         return X - self.moving_mean
 
 
-@needs_cuda
+@pytest.mark.needs_cuda
 def test_models_that_replace_tensors_fall_back_to_eager(capsys):
     def net():
         return nn.Sequential(ReassigningNorm(), nn.Flatten(), nn.Linear(64, 2))
     train_iter, test_iter = toy_loaders(n=300, batch=64)
     runs = [cnnlib.train(net(), train_iter, test_iter, 2, 0.1, "cuda", graphs=g, plot=False) for g in (False, True)]
     assert "training without CUDA graphs: ReassigningNorm.moving_mean is replaced" in capsys.readouterr().out
+    assert runs[0].train_loss == pytest.approx(runs[1].train_loss, rel=1e-4)
+
+
+class ReadsBack(nn.Module):
+    """A student's forward that reads a value back to Python: fine eagerly, impossible inside a CUDA graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 2)
+
+    def forward(self, X):
+        if X.abs().max().item() > 1e6:  # a data-dependent branch
+            raise ValueError("input out of range")
+        return self.lin(X.flatten(1))
+
+
+@pytest.mark.needs_cuda
+def test_a_forward_that_cannot_be_captured_trains_eagerly(capsys):
+    train_iter, test_iter = toy_loaders(n=300, batch=64)
+    runs = [cnnlib.train(ReadsBack(), train_iter, test_iter, 2, 0.1, "cuda", graphs=g, plot=False)
+            for g in (False, True)]
+    out = capsys.readouterr().out
+    assert "training without CUDA graphs: capturing failed" in out and "graphs=False" in out
     assert runs[0].train_loss == pytest.approx(runs[1].train_loss, rel=1e-4)

@@ -1,22 +1,17 @@
-"""cnnlib.data: reading, validating, locating and batching Fashion-MNIST."""
+"""cnnlib.fashion_mnist and cnnlib.loader: reading, validating, locating and batching Fashion-MNIST."""
 import functools
 import gzip
 import http.server
-import os
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import cnnlib
-from cnnlib import data
+from cnnlib import fashion_mnist, loader
 
-SHARED = os.environ.get("CNNLIB_DATA")
-needs_data = pytest.mark.skipif(not SHARED or not Path(SHARED).is_dir(),
-                                reason="set CNNLIB_DATA to a folder with the four Fashion-MNIST .gz files")
 
 
 @pytest.fixture(autouse=True)
@@ -26,13 +21,13 @@ def private_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def copy_of_data(tmp_path):
+def copy_of_data(tmp_path, fashion_mnist_dir):
     folder = tmp_path / "fm"
-    shutil.copytree(SHARED, folder)
+    shutil.copytree(fashion_mnist_dir, folder)
     return folder
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_full_data_shapes_types_and_order():
     train_iter, test_iter = cnnlib.load_fashion_mnist(256, device="cpu")
     assert (train_iter.num_examples, test_iter.num_examples) == (60000, 10000)
@@ -41,12 +36,12 @@ def test_full_data_shapes_types_and_order():
     assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
     assert y.shape == (256,) and y.dtype == torch.int64
     assert 0 <= X.min() and X.max() <= 1
-    images, labels = data.read_fashion_mnist(train=True)
+    images, labels = fashion_mnist.read_fashion_mnist(train=True)
     assert labels[0] == 9  # the first training image is an ankle boot
     assert abs(images.float().div(255).mean().item() - 0.2860) < 1e-3  # the data set's known mean
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_train_loader_reshuffles_and_covers_every_example_once():
     train_iter, _ = cnnlib.load_fashion_mnist(1000, device="cpu", subset=3000)
     first = torch.cat([y for _, y in train_iter])
@@ -57,13 +52,13 @@ def test_train_loader_reshuffles_and_covers_every_example_once():
     assert torch.equal(first.sort().values, train_iter.labels.sort().values)
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_test_loader_keeps_order():
     _, test_iter = cnnlib.load_fashion_mnist(100, device="cpu", subset=300)
     assert torch.equal(torch.cat([y for _, y in test_iter]), test_iter.labels)
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_resize_on_device_matches_torchvision_pil_resize():
     from PIL import Image
     from torchvision import transforms
@@ -81,18 +76,18 @@ def test_bad_arguments_are_explained():
     images = torch.zeros(10, 1, 28, 28, dtype=torch.uint8)
     labels = torch.zeros(10, dtype=torch.int64)
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
-        data.DeviceLoader(images, labels, 0, shuffle=True)
+        loader.DeviceLoader(images, labels, 0, shuffle=True)
     with pytest.raises(ValueError, match="resize must be a positive int"):
-        data.DeviceLoader(images, labels, 2, shuffle=True, resize=(0, 5))
+        loader.DeviceLoader(images, labels, 2, shuffle=True, resize=(0, 5))
     with pytest.raises(ValueError, match="images must be uint8"):
-        data.DeviceLoader(images.float(), labels, 2, shuffle=True)
+        loader.DeviceLoader(images.float(), labels, 2, shuffle=True)
     with pytest.raises(ValueError, match="labels must have shape"):
-        data.DeviceLoader(images, labels[:5], 2, shuffle=True)
+        loader.DeviceLoader(images, labels[:5], 2, shuffle=True)
     with pytest.raises(ValueError, match="subset must be a positive int"):
         cnnlib.load_fashion_mnist(2, subset=0)
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_smoke_mode_shrinks_the_data_and_says_so(monkeypatch, capsys):
     monkeypatch.setenv("CNNLIB_SMOKE", "1")
     train_iter, test_iter = cnnlib.load_fashion_mnist(64, device="cpu")
@@ -100,7 +95,7 @@ def test_smoke_mode_shrinks_the_data_and_says_so(monkeypatch, capsys):
     assert "smoke run (CNNLIB_SMOKE=1)" in capsys.readouterr().out
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_read_only_gz_folder_is_read_without_writing_to_it(copy_of_data, monkeypatch):
     monkeypatch.setenv("CNNLIB_DATA", str(copy_of_data))
     before = sorted(p.name for p in copy_of_data.iterdir())
@@ -109,67 +104,67 @@ def test_read_only_gz_folder_is_read_without_writing_to_it(copy_of_data, monkeyp
     assert sorted(p.name for p in copy_of_data.iterdir()) == before
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_torchvision_root_decompresses_into_the_cache(copy_of_data, tmp_path):
     from torchvision.datasets import FashionMNIST
 
-    root = data.torchvision_root(copy_of_data)
+    root = fashion_mnist.torchvision_root(copy_of_data)
     assert str(root).startswith(str(tmp_path / "cache"))
     test_set = FashionMNIST(root, train=False, download=False)
-    ours, labels = data.read_fashion_mnist(train=False, root=copy_of_data)
+    ours, labels = fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
     assert len(test_set) == 10000
     assert torch.equal(test_set.data[:5], ours[:5, 0]) and torch.equal(test_set.targets, labels)
 
 
 def test_missing_data_without_network_gives_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there: no network
-    with pytest.raises(data.DatasetError) as err:
+    monkeypatch.setattr(fashion_mnist, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there: no network
+    with pytest.raises(loader.DatasetError) as err:
         cnnlib.load_fashion_mnist(32, root=tmp_path / "empty")
     message = str(err.value)
-    for name in data.FILES.values():
+    for name in fashion_mnist.FILES.values():
         assert f"{name}.gz" in message
     assert "CNNLIB_DATA" in message and "downloading it failed" in message
     assert not list((tmp_path / "empty").glob("*.part")), "a failed download must not leave partial files"
 
 
 def test_download_false_names_the_missing_files(tmp_path):
-    with pytest.raises(data.DatasetError, match="train-images-idx3-ubyte"):
-        data.dataset_files(tmp_path, download=False)
+    with pytest.raises(loader.DatasetError, match="train-images-idx3-ubyte"):
+        fashion_mnist.dataset_files(tmp_path, download=False)
 
 
-@needs_data
-def test_download_from_a_mirror(tmp_path, monkeypatch):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=SHARED)
+def test_download_from_a_mirror(tmp_path, monkeypatch, fashion_mnist_dir):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(fashion_mnist_dir))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setattr(data, "MIRRORS", ["http://127.0.0.1:9/", f"http://127.0.0.1:{server.server_port}/"])
-        images, labels = data.read_fashion_mnist(train=False, root=tmp_path / "dl")
+        monkeypatch.setattr(fashion_mnist, "MIRRORS", ["http://127.0.0.1:9/", f"http://127.0.0.1:{server.server_port}/"])
+        images, labels = fashion_mnist.read_fashion_mnist(train=False, root=tmp_path / "dl")
     finally:
         server.shutdown()
     assert images.shape == (10000, 1, 28, 28) and labels.shape == (10000,)
-    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == sorted(f"{n}.gz" for n in data.FILES.values())
+    expected = sorted(f"{n}.gz" for n in fashion_mnist.FILES.values())
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == expected
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_truncated_file_is_reported_not_loaded(copy_of_data):
     path = copy_of_data / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:100000])
-    with pytest.raises(data.DatasetError, match="truncated or corrupt"):
-        data.read_fashion_mnist(train=False, root=copy_of_data)
+    with pytest.raises(loader.DatasetError, match="truncated or corrupt"):
+        fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
 
 
-@needs_data
+@pytest.mark.needs_data
 def test_wrong_length_and_bad_header_are_reported(copy_of_data):
     images = copy_of_data / "t10k-images-idx3-ubyte.gz"
     raw = gzip.decompress(images.read_bytes())
     images.write_bytes(gzip.compress(raw[:-784]))  # one image short: a valid gzip stream of the wrong size
-    with pytest.raises(data.DatasetError, match="expected for shape"):
-        data.read_fashion_mnist(train=False, root=copy_of_data)
+    with pytest.raises(loader.DatasetError, match="expected for shape"):
+        fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
     images.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + raw[4:]))  # a labels magic number on an image file
-    with pytest.raises(data.DatasetError, match="bad header"):
-        data.read_fashion_mnist(train=False, root=copy_of_data)
+    with pytest.raises(loader.DatasetError, match="bad header"):
+        fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
 
 
 def test_labels_to_names():
@@ -181,15 +176,15 @@ def test_labels_to_names():
 
 def test_data_dir_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLIB_DATA", str(tmp_path / "env"))
-    assert data.data_dir(tmp_path / "arg") == tmp_path / "arg"
-    assert data.data_dir() == tmp_path / "env"
+    assert fashion_mnist.data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert fashion_mnist.data_dir() == tmp_path / "env"
     monkeypatch.delenv("CNNLIB_DATA")
-    assert data.data_dir() == tmp_path / "cache" / "cnnlib" / "fashion-mnist"
+    assert fashion_mnist.data_dir() == tmp_path / "cache" / "cnnlib" / "fashion-mnist"
 
 
 def test_device_loader_converts_and_resizes():
     images = torch.arange(2 * 4 * 4, dtype=torch.uint8).reshape(2, 1, 4, 4)
-    loader = data.DeviceLoader(images, torch.tensor([3, 4]), 2, shuffle=False, resize=8)
-    X, y = next(iter(loader))
+    batches = loader.DeviceLoader(images, torch.tensor([3, 4]), 2, shuffle=False, resize=8)
+    X, y = next(iter(batches))
     expected = F.interpolate(images.float() / 255, size=(8, 8), mode="bilinear", align_corners=False)
     assert torch.allclose(X, expected) and y.tolist() == [3, 4]
