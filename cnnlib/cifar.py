@@ -1,7 +1,7 @@
 """CIFAR-10 that lives on the device, read from torchvision's layout.
 
 CIFAR-10 is 60,000 32x32 colour images in 10 classes (50,000 for training, 10,000 for testing): 184 MB as
-uint8, small enough to keep on the GPU like Fashion-MNIST (see ``data.py``). The files are the official
+uint8, small enough to keep on the GPU like Fashion-MNIST (see ``loader.py``). The files are the official
 Python version, as torchvision keeps them::
 
     <folder>/cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta
@@ -9,8 +9,9 @@ Python version, as torchvision keeps them::
 Where it is looked for: ``root=...``, else each folder listed in ``$CNNLIB_DATA`` (several folders separated
 by ``os.pathsep``, like ``PATH``), else the per-user cache ``~/.cache/cnnlib/cifar-10``. When it is nowhere,
 ``cifar-10-python.tar.gz`` is used if it lies in one of those folders, else downloaded into the first
-writable one (or the cache): it is written to a ``.part`` file, checked against its published MD5, unpacked
-into a temporary folder and renamed into place only when complete, so nothing half-extracted is left behind.
+writable one (or the cache): it is written to a temporary file of its own, checked against its published MD5,
+unpacked into a temporary folder and renamed into place only when complete, so nothing half-extracted is left
+behind. Under ``torchrun`` one process downloads and unpacks while the others wait for it.
 
 The batches are pickles. Unpickling can run arbitrary code, so they are read with an unpickler that accepts
 only what a CIFAR batch holds (dicts, lists, strings, ints and a numpy uint8 array), then checked key by key.
@@ -30,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .loader import DatasetError, cache_dir, data_dirs, device_loaders, label_names
+from .loader import (DatasetError, cache_dir, data_dirs, device_loaders, label_names, one_process_at_a_time,
+                     temporary_sibling)
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -124,12 +126,12 @@ def _writable_folder(folders):
 
 
 def _download(archive):
-    """Download :data:`URL` to ``archive``'s ``.part`` file and return that path, checked in size and MD5."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    part = archive.with_name(archive.name + ".part")
+    """Download :data:`URL` to a new temporary file next to ``archive`` and return its path, checked in size
+    and MD5 (removed again when the download or the check fails)."""
+    part = temporary_sibling(archive)
     md5, size = hashlib.md5(), 0
     try:
-        with urllib.request.urlopen(URL, timeout=60) as response, open(part, "wb") as f:
+        with open(part, "xb") as f, urllib.request.urlopen(URL, timeout=60) as response:
             while chunk := response.read(1 << 20):
                 md5.update(chunk)
                 size += len(chunk)
@@ -178,7 +180,12 @@ def _extract(archive, folder):
         if not _complete(tmp / FOLDER):
             raise DatasetError(f"{archive} lacks files of {FOLDER}/ ({', '.join(TRAIN_BATCHES)}, {TEST_BATCH}, "
                                f"{META} expected). Delete it and download it again from {URL}.")
-        os.replace(tmp / FOLDER, folder / FOLDER)
+        try:
+            os.replace(tmp / FOLDER, folder / FOLDER)
+        except OSError:
+            if not _complete(folder / FOLDER):
+                raise
+            # else another process unpacked it first (where no lock could be taken): that copy is as good
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise DatasetError(f"{archive} is truncated or corrupt: unpacking failed ({err}). "
                            f"Delete it and download it again from {URL}.") from None
@@ -199,19 +206,23 @@ def cifar10_dir(root=None, download=True):
     for folder in folders:
         archive = folder / ARCHIVE
         if archive.is_file():
-            _check_archive(archive, archive.stat().st_size, _file_md5(archive), "found on disk")
-            _extract(archive, folder)
+            with one_process_at_a_time(folder):  # torchrun's other processes wait, then find it unpacked
+                if not (folder / FOLDER).is_dir():
+                    _check_archive(archive, archive.stat().st_size, _file_md5(archive), "found on disk")
+                    _extract(archive, folder)
             return folder / FOLDER
     places = ", ".join(str(f) for f in folders)
     if not download:
         raise DatasetError(f"CIFAR-10 ({FOLDER}/ or {ARCHIVE}) is not in {places} and download=False was given. "
                            f"Download {URL} and put it there, or pass download=True.")
     target = _writable_folder(folders)
-    part = _download(target / ARCHIVE)
-    try:
-        _extract(part, target)
-    finally:
-        part.unlink(missing_ok=True)
+    with one_process_at_a_time(target):  # one process downloads; torchrun's others wait, then find it unpacked
+        if not (target / FOLDER).is_dir():
+            part = _download(target / ARCHIVE)
+            try:
+                _extract(part, target)
+            finally:
+                part.unlink(missing_ok=True)
     return target / FOLDER
 
 

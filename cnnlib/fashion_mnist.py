@@ -14,7 +14,8 @@ import urllib.request
 
 import torch
 
-from .loader import DatasetError, cache_dir, data_dirs, device_loaders, label_names
+from .loader import (DatasetError, cache_dir, data_dirs, device_loaders, label_names, one_process_at_a_time,
+                     write_atomically)
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -59,22 +60,27 @@ def _find(folders, name):
 
 
 def _download(folder, names):
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        errors = []
-        for mirror in MIRRORS:
-            target, part = folder / f"{name}.gz", folder / f"{name}.gz.part"
-            try:
-                with urllib.request.urlopen(mirror + name + ".gz", timeout=30) as response, open(part, "wb") as f:
-                    shutil.copyfileobj(response, f)
-                part.replace(target)
-                break
-            except (urllib.error.URLError, OSError) as err:  # no network, HTTP error, time-out
-                part.unlink(missing_ok=True)
-                errors.append(f"{mirror}: {getattr(err, 'reason', err)}")
-        else:
-            raise DatasetError(_missing_message(
-                folder, [name], "downloading it failed (" + "; ".join(errors) + ")")) from None
+    """Download ``<name>.gz`` for each of ``names`` into ``folder``, trying the mirrors in order.
+
+    Of several processes that do this at once (``torchrun``'s ranks), one downloads while the others wait, then
+    find the files complete (see ``loader.one_process_at_a_time``).
+    """
+    with one_process_at_a_time(folder):
+        for name in names:
+            target = folder / f"{name}.gz"
+            if target.is_file():  # another process downloaded it while this one waited
+                continue
+            errors = []
+            for mirror in MIRRORS:
+                try:
+                    with urllib.request.urlopen(mirror + name + ".gz", timeout=30) as response:
+                        write_atomically(target, lambda f: shutil.copyfileobj(response, f))
+                    break
+                except (urllib.error.URLError, OSError) as err:  # no network, HTTP error, time-out
+                    errors.append(f"{mirror}: {getattr(err, 'reason', err)}")
+            else:
+                raise DatasetError(_missing_message(
+                    folder, [name], "downloading it failed (" + "; ".join(errors) + ")")) from None
 
 
 def dataset_files(root=None, download=True):
@@ -148,10 +154,8 @@ def torchvision_root(root=None, download=True):
     for key, path in dataset_files(root, download).items():
         target = raw / FILES[key]
         if not target.is_file():
-            tmp = target.with_suffix(".part")
-            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(target)
+            with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as src:
+                write_atomically(target, lambda dst: shutil.copyfileobj(src, dst))
     return raw.parent.parent
 
 

@@ -9,9 +9,7 @@ among the processes, and only rank 0 prints and writes files.
 """
 import argparse
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from . import distributed
 from .fashion_mnist import load_fashion_mnist
-from .loader import DatasetError
+from .loader import DatasetError, write_atomically
 from .models import BOOK_MODELS
 from .training import PRECISIONS, TrainingDiverged, train
 
@@ -109,22 +107,6 @@ def parse_args(argv=None):
     if args.sync_bn and (args.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")).type != "cuda":
         parser.error("--sync-bn needs CUDA; on the CPU BatchNorm statistics stay per process")
     return args
-
-
-def write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``.
-
-    The rename is atomic, so ``path`` is either the old file or the complete new one, never half-written.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_outputs(args, net, history):

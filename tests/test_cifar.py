@@ -12,6 +12,7 @@ import torch
 
 import cnnlib
 from cnnlib import cifar, fashion_mnist, loader
+from tests.concurrent_download import SlowServer, run_together
 from tests.cifar_fixture import TEST_IMAGES, TRAIN_PER_BATCH, python2_pickle, write_archive, write_cifar10
 
 
@@ -254,3 +255,32 @@ def test_label_names():
     assert cnnlib.get_cifar10_labels(torch.tensor([0, 9])) == ["airplane", "truck"]
     with pytest.raises(ValueError, match="0 to 9"):
         cnnlib.get_cifar10_labels([10])
+
+
+def test_processes_that_find_cifar10_missing_at_once_download_and_unpack_it_once(tmp_path):
+    """What torchrun does: every process loads at the same moment into the same folder, from the network (one
+    downloads, the others wait), then from an archive put there by hand (one unpacks, the others wait)."""
+    www, by_hand = tmp_path / "www", tmp_path / "by-hand"
+    www.mkdir()
+    by_hand.mkdir()
+    raw = write_archive(www / cifar.ARCHIVE).read_bytes()
+    (by_hand / cifar.ARCHIVE).write_bytes(raw)
+    target = tmp_path / "data"
+    with SlowServer(www, chunk=64 * 1024) as server:
+        results = run_together(
+            setup=f"""
+                from cnnlib import cifar
+                cifar.URL, cifar.ARCHIVE_MD5, cifar.ARCHIVE_BYTES = {server.url + cifar.ARCHIVE!r}, \\
+                    {hashlib.md5(raw).hexdigest()!r}, {len(raw)}
+                """,
+            body=f"""
+                images, labels = cifar.read_cifar10(True, root={str(target)!r})
+                print(tuple(images.shape), cifar.cifar10_dir({str(by_hand)!r}).name)
+                """,
+            tmp_path=tmp_path)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"({5 * TRAIN_PER_BATCH}, 3, 32, 32) {cifar.FOLDER}"
+    assert leftovers(target) == [], "no temporary archive or half-unpacked folder may be left"
+    assert leftovers(by_hand) == [cifar.ARCHIVE]
+    assert dict(server.requests) == {cifar.ARCHIVE: 1}, "one process downloads, the others wait"

@@ -3,6 +3,7 @@ import functools
 import gzip
 import http.server
 import shutil
+import struct
 import threading
 
 import pytest
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 import cnnlib
 from cnnlib import fashion_mnist, loader
+from tests.concurrent_download import SlowServer, run_together
 
 
 
@@ -188,3 +190,36 @@ def test_device_loader_converts_and_resizes():
     X, y = next(iter(batches))
     expected = F.interpolate(images.float() / 255, size=(8, 8), mode="bilinear", align_corners=False)
     assert torch.allclose(X, expected) and y.tolist() == [3, 4]
+
+
+def write_small_fashion_mnist(folder, n=50):
+    """The four files of a Fashion-MNIST with ``n`` random images per split, valid IDX and gzipped."""
+    folder.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for split in ("train", "t10k"):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+        labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=generator)
+        (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(struct.pack(">IIII", 2051, n, 28, 28) + images.numpy().tobytes()))
+        (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(struct.pack(">II", 2049, n) + labels.numpy().tobytes()))
+    return folder
+
+
+def test_processes_that_find_the_data_missing_at_once_download_it_once_and_all_load_it(tmp_path):
+    """What torchrun does: every process loads at the same moment into the same folder."""
+    www = write_small_fashion_mnist(tmp_path / "www")
+    target = tmp_path / "data"
+    with SlowServer(www) as server:
+        results = run_together(
+            setup=f"from cnnlib import fashion_mnist; fashion_mnist.MIRRORS = [{server.url!r}]",
+            body=f"images, labels = fashion_mnist.read_fashion_mnist(False, root={str(target)!r}); "
+                 f"print(tuple(images.shape))",
+            tmp_path=tmp_path)
+    for result in results:
+        assert result.returncode == 0 and result.stdout.strip() == "(50, 1, 28, 28)", result.stderr
+    expected = sorted(f"{name}.gz" for name in fashion_mnist.FILES.values())
+    assert sorted(p.name for p in target.iterdir()) == expected, "nothing but the four files may be left"
+    for name in expected:
+        assert (target / name).read_bytes() == (www / name).read_bytes()
+    assert dict(server.requests) == {name: 1 for name in expected}, "one process downloads, the others wait"
