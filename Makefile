@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 # Tests read Fashion-MNIST from a local copy when one sits beside the checkout (CI); elsewhere cnnlib
 # downloads it on first use. An explicit CNNLIB_DATA always wins.
@@ -14,10 +15,15 @@ export CNNLIB_DATA
 
 venv: $(STAMP)
 
+# A reader who builds the site installs requirements.txt; the tests add requirements-test.txt.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
 book: $(STAMP)
@@ -28,7 +34,7 @@ serve: book
 	$(PY) -m http.server --bind 127.0.0.1 --directory _build/html 8000
 
 # ruff reads the notebooks' code cells itself; the rules are in pyproject.toml.
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check cnnlib tools tests benchmarks chapters
 
 test: lint

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("CNNLIB_SMOKE", "1")
+pytest_plugins = ["tests.nbval_exercises"]  # each chapter's exercises checked in nbval's kernel
 
 # Fashion-MNIST's folder as given, read before the CIFAR-10 fixture's folder is appended to CNNLIB_DATA.
 FASHION_MNIST = Path(os.environ["CNNLIB_DATA"].split(os.pathsep)[0]) if os.environ.get("CNNLIB_DATA") else None

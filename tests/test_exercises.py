@@ -3,16 +3,15 @@ the solution, nbgrader makes the same stubs, and the site shows each solution co
 
 Every chapter in chapters/<lang>/ is covered as soon as it exists. What runs where, and why:
   * Static tests (markup, student copy, nbgrader's ClearSolutions) run for every chapter in both languages.
-  * Execution runs once per chapter, on the zh notebook (en if zh is missing). The code cells of the two
-    languages are identical but for comments (tests/test_translation.py), and the stubs are made from the
-    code alone (test_student_code_same_in_both_languages), so running en too would repeat the same
-    computation. One kernel runs the start of the chapter once (it is the student copy's start, cell for
-    cell), then for each exercise its code cells with the stubs in, then again with the solutions in.
-    That proves all three claims (the student copy runs up to its first exercise; each check fails on its
-    own stub, with every earlier exercise solved; each check passes on the solution) for the price of one
-    run of the chapter plus one extra run of its exercise cells. nbval runs the source notebooks too, but
-    it is not relied on here.
+  * Execution happens once per chapter, in nbval's run of the zh notebook: tests/nbval_exercises.py adds
+    an item after its last cell that, in the same kernel, runs each exercise's cells with the stubs in
+    (every check must fail) and again with the solutions in. The code cells of the two languages are
+    identical but for comments (tests/test_translation.py), and the stubs are made from the code alone
+    (test_student_code_same_in_both_languages), so running en too would repeat the same computation.
+    nbval's run proves the student copy runs up to its first exercise (the same cells) and every solution
+    runs; the item proves each check fails on its own stub. Here that item is tested on the fixtures.
 """
+import copy
 import json
 import os
 import re
@@ -34,11 +33,6 @@ SITE = ROOT / "_build" / "html"
 
 CHAPTERS = [pytest.param(lang, p, id=f"{lang}/{p.stem}") for lang in LANGUAGES for p in chapter_paths(lang)]
 NAMES = sorted({p.stem for lang in LANGUAGES for p in chapter_paths(lang)})
-
-
-def chapter_to_run(name):
-    """The one notebook of a chapter that is executed: zh, or en while zh does not exist."""
-    return next(p for lang in LANGUAGES for p in chapter_paths(lang) if p.stem == name)
 
 
 def strip(text):
@@ -145,14 +139,41 @@ def test_make_student_writes_every_chapter(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------------
-# Every chapter, executed once (smoke mode): start runs, checks fail on the stub and pass on the solution
+# Every chapter, executed once (smoke mode): nbval runs it, then tests/nbval_exercises.py checks in the
+# same kernel that every check fails on its stub and passes on its solution (`<chapter>.ipynb::exercises`).
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_checks_fail_on_stub_and_pass_on_solution(name):
-    path = chapter_to_run(name)
-    problems = ms.verify(load(path), path, path.parent.name)
-    assert not problems, "\n".join(problems)
+def test_nbval_run_checks_the_exercises_in_its_kernel(tmp_path):
+    """The plugin adds one item per chapter after its last cell: it passes on good checks, fails on a check
+    that passes on the stub (even though the full run left the solution's value behind), and is skipped when
+    a cell of the chapter failed."""
+    nb = load(GOOD)
+    (tmp_path / "01-good.ipynb").write_text(json.dumps(nb))
+    weak = copy.deepcopy(nb)
+    check = next(c for c in weak["cells"] if source(c).startswith("assert squares == [9, 1, 4]"))
+    check["source"], check["outputs"] = 'assert isinstance(squares, list), "a list"\nprint("ok")', []
+    (tmp_path / "02-weak.ipynb").write_text(json.dumps(weak))
+    broken = copy.deepcopy(nb)
+    next(c for c in broken["cells"] if c["cell_type"] == "code")["source"] = "data = undefined_name"
+    (tmp_path / "03-broken.ipynb").write_text(json.dumps(broken))
+    (tmp_path / "conftest.py").write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                                          f"pytest_plugins = ['tests.nbval_exercises']\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "-v",
+                          "--color=no", "-rs", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True)
+    results = dict(re.findall(r"^(\S+::exercises) (PASSED|FAILED|SKIPPED)", run.stdout, re.M))
+    assert results == {"01-good.ipynb::exercises": "PASSED", "02-weak.ipynb::exercises": "FAILED",
+                       "03-broken.ipynb::exercises": "SKIPPED"}, run.stdout[-3000:]
+    assert "the check of exercise 2 passes on the student stub" in run.stdout
+    assert "the chapter failed before its exercises could be checked" in run.stdout
+
+
+def test_plan_after_a_full_run_forgets_what_each_exercise_binds():
+    plan = ms.run_plan(load(GOOD), GOOD, after_full_run=True)
+    assert plan[0][0] == "forget" and not [p for p in plan if p[0] == "start"]
+    forget = next(source(cell) for phase, number, _, cell in plan if phase == "forget" and number == 2)
+    assert "globals().pop('squares', None)" in forget and "globals().pop('total', None)" in forget
+    assert ms.bound_names("!pip install x\nimport numpy as np\nfor i, (a, b) in enumerate(z):\n    c = 1\n"
+                          "def f(): pass\nclass K: pass\nx += 1") == {"np", "i", "a", "b", "c", "f", "K", "x"}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -281,7 +302,7 @@ def test_verify_reports_a_start_that_fails():
 
 
 def clear_solutions(nb):
-    pytest.importorskip("nbgrader", reason="nbgrader is a test-only dependency (requirements.txt)")
+    pytest.importorskip("nbgrader", reason="nbgrader is a test-only dependency (requirements-test.txt)")
     from nbgrader.preprocessors import ClearSolutions
     nb = nbformat.reads(json.dumps(nb), as_version=4)  # as nbgrader reads it: sources joined
     # Our chapters carry tags, not nbgrader's cell metadata; nbgrader's own switch for that case.
@@ -307,7 +328,7 @@ def test_nbgrader_course_generates_and_autogrades(tmp_path, monkeypatch):
     """`make_student.py --nbgrader` gives notebooks nbgrader takes as they are (its metadata checks on):
     generate_assignment releases the same code as our student copies (every zh chapter, and the fixture),
     and autograde gives the stubbed fixture 0 points and the solved one every check's point."""
-    pytest.importorskip("nbgrader", reason="nbgrader is a test-only dependency (requirements.txt)")
+    pytest.importorskip("nbgrader", reason="nbgrader is a test-only dependency (requirements-test.txt)")
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config

@@ -363,20 +363,30 @@ def make_student(pairs, out=OUT):
 ACCEPTED_STUB_ERRORS = ("AssertionError", "NameError", "UnboundLocalError", "NotImplementedError")
 
 
-def run_plan(nb, path, lang=None):
+def run_plan(nb, path, lang=None, after_full_run=False):
     """The cells to execute in one kernel, each with its role, to verify a chapter's exercises.
 
     Every code cell before the first exercise runs once; it is the same in the student copy, so this is
     the student copy's start. Then, per exercise: its code cells as in the student copy (stubs in),
     then the same cells again as in the source (solutions in). So each exercise is stubbed with every
     earlier exercise solved: a check must fail because of its own exercise's stub, not an earlier one.
-    Returns a list of (phase, exercise number or None, source cell index, cell to run).
+    ``after_full_run=True`` plans for a kernel that has already run the whole chapter (nbval's, in the test
+    suite): the start is left out, and each exercise's stubs are preceded by a ``forget`` step that deletes
+    the names its cells bind, so a check cannot pass on a value its solution left behind.
+    Returns a list of (phase, exercise number or None, source cell index, cell to run); a ``forget`` step's
+    cell holds the code that deletes the names.
     """
     exercises = exercises_of(nb, path, lang)
     first = exercises[0].statement if exercises else len(nb["cells"])
-    plan = [("start", None, i, c) for i, c in enumerate(nb["cells"][:first]) if c["cell_type"] == "code"]
+    plan = [] if after_full_run else [("start", None, i, c) for i, c in enumerate(nb["cells"][:first])
+                                       if c["cell_type"] == "code"]
     for ex in exercises:
         code = [i for i in ex.cells if nb["cells"][i]["cell_type"] == "code"]
+        if after_full_run and code:
+            names = sorted(set().union(*(bound_names(source(nb["cells"][i])) for i in code)))
+            forget = "".join(f"globals().pop({n!r}, None)\n" for n in names) or "pass\n"
+            plan.append(("forget", ex.number, code[0], {"cell_type": "code", "metadata": {}, "source": forget,
+                                                        "outputs": [], "execution_count": None}))
         for i in code:
             cell = copy.deepcopy(nb["cells"][i])
             if SOLUTION in tags(cell):
@@ -386,6 +396,28 @@ def run_plan(nb, path, lang=None):
     return plan
 
 
+def bound_names(code):
+    """The names a cell binds at the top level (assignments, for targets, defs, classes, imports)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(code))  # `!pip` and `%magic` lines made Python
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            targets = [n for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+            names.update(n.id for n in targets)
+    return names
+
+
 def _error_of(cell):
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
@@ -393,15 +425,42 @@ def _error_of(cell):
     return None
 
 
-def verify(nb, path, lang=None, timeout=600):
-    """Execute a chapter's run plan; return a list of problems (empty when every exercise behaves).
+def judge(plan, nb, path, run):
+    """Run ``plan`` (see :func:`run_plan`) cell by cell with ``run(cell, k)``, which executes a cell in the
+    chapter's kernel and returns its error as ``(name, message)`` or None; return a list of problems (empty
+    when every exercise behaves).
 
     Rules: the start of the chapter runs without error; for each exercise, with its solution regions
     stubbed, every check cell raises AssertionError, NameError or NotImplementedError (the student sees
     the check fail, not crash on something unrelated); with the solutions in, every code cell of the
-    exercise runs without error. Cells run one by one with errors allowed, so one bad exercise does not hide
-    the next (a chapter that fails before its first exercise stops there: nothing after it would mean much).
+    exercise runs without error. Cells run one by one, so one bad exercise does not hide the next (a chapter
+    that fails before its first exercise stops there: nothing after it would mean much).
     """
+    problems = []
+    for k, (phase, number, index, cell) in enumerate(plan):
+        if phase != "start" and problems and plan[k - 1][0] == "start":
+            problems.append("the exercises were not run: the chapter fails before them")
+            break
+        error = run(cell, k)
+        at = where(path, index, nb["cells"][index])
+        if phase in ("start", "solution", "forget") and error:
+            what = {"start": "the start of the chapter (before exercise 1)",
+                    "solution": f"exercise {number} with its solution",
+                    "forget": f"forgetting the names of exercise {number}"}[phase]
+            problems.append(f"{at}: {what} raised {error[0]}: {error[1]}")
+        elif phase == "stub" and CHECK in tags(cell):
+            if error is None:
+                problems.append(f"{at}: the check of exercise {number} passes on the student stub; it "
+                                f"must test what the solution computes")
+            elif error[0] not in ACCEPTED_STUB_ERRORS:
+                problems.append(f"{at}: on the student stub the check of exercise {number} crashes with "
+                                f"{error[0]}: {error[1]} instead of failing with AssertionError, NameError "
+                                f"or NotImplementedError")
+    return problems
+
+
+def verify(nb, path, lang=None, timeout=600):
+    """Execute a chapter's run plan in a new kernel (see :func:`judge`); return a list of problems."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -413,29 +472,13 @@ def verify(nb, path, lang=None, timeout=600):
         runnable.cells.append(cell)
     client = NotebookClient(runnable, timeout=timeout, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).resolve().parent)}})
-    problems = []
+
+    def run(_, k):
+        client.execute_cell(runnable.cells[k], k)
+        return _error_of(runnable.cells[k])
+
     with client.setup_kernel():
-        for k, ((phase, number, index, _), cell) in enumerate(zip(plan, runnable.cells)):
-            if phase != "start" and problems and plan[k - 1][0] == "start":
-                problems.append("the exercises were not run: the chapter fails before them")
-                break
-            client.execute_cell(cell, k)
-            error = _error_of(cell)
-            at = where(path, index, nb["cells"][index])
-            is_check = CHECK in tags(cell)
-            if phase in ("start", "solution") and error:
-                what = "the start of the chapter (before exercise 1)" if phase == "start" else \
-                    f"exercise {number} with its solution"
-                problems.append(f"{at}: {what} raised {error[0]}: {error[1]}")
-            elif phase == "stub" and is_check:
-                if error is None:
-                    problems.append(f"{at}: the check of exercise {number} passes on the student stub; it "
-                                    f"must test what the solution computes")
-                elif error[0] not in ACCEPTED_STUB_ERRORS:
-                    problems.append(f"{at}: on the student stub the check of exercise {number} crashes with "
-                                    f"{error[0]}: {error[1]} instead of failing with AssertionError, NameError "
-                                    f"or NotImplementedError")
-    return problems
+        return judge(plan, nb, path, run)
 
 
 def main(argv=None):
