@@ -91,11 +91,16 @@ def test_set_seed_repeats_random_numbers():
     assert torch.equal(a, torch.rand(3))
 
 
-def test_devices():
-    assert cnnlib.try_gpu(99) == torch.device("cpu") or torch.cuda.device_count() > 99
-    assert cnnlib.try_all_gpus()[0].type in ("cpu", "cuda")
-    if not torch.cuda.is_available():
-        assert cnnlib.try_gpu() == torch.device("cpu")
+def test_devices(monkeypatch):
+    """What torch reports about GPUs is faked: none, then two."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert cnnlib.try_gpu() == torch.device("cpu") and cnnlib.try_all_gpus() == [torch.device("cpu")]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert cnnlib.try_gpu() == torch.device("cuda:0") and cnnlib.try_gpu(1) == torch.device("cuda:1")
+    assert cnnlib.try_gpu(2) == torch.device("cpu"), "a GPU index the machine lacks falls back to the CPU"
+    assert cnnlib.try_all_gpus() == [torch.device("cuda:0"), torch.device("cuda:1")]
 
 
 @pytest.mark.parametrize("value, expected", [("", False), ("0", False), ("off", False), ("1", True), ("yes", True)])
