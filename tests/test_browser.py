@@ -13,6 +13,7 @@ Chinese text in the screenshots needs a CJK font (`apt-get install fonts-noto-cj
 import functools
 import http.server
 import os
+import re
 import threading
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -179,6 +180,11 @@ def test_every_page(visit, lang):
                     problems.append("math on the page is not typeset (no mjx-container)")
                 if page.locator("mjx-merror").count():
                     problems.append(f"MathJax errors: {page.locator('mjx-merror').all_inner_texts()}")
+                shown = page.evaluate("() => Array.from(document.querySelectorAll('mjx-container'), "
+                                      "m => m.textContent)")
+                backslashed = [text for text in shown if "\\" in text]
+                if backslashed:
+                    problems.append(f"typeset math shows a backslash: {backslashed}")
             if page.get_attribute("html", "lang") != expected_lang:
                 problems.append(f"<html lang> is {page.get_attribute('html', 'lang')}")
             if name in chapter_pages(lang):
@@ -253,15 +259,117 @@ def test_menus_open_on_narrow_screens(browser, server, lang, screen):
         tab.close()
 
 
+# Every text of the interface a reader can meet on a page: tooltips (title, and Bootstrap's copy of it), labels
+# for screen readers, placeholders, alt texts, button and menu texts, the copy buttons' SVG titles. Each with
+# the language of its element (the language switch is written in its target language on purpose).
+# Cell outputs are the book's content, not its interface, and are left out.
+INTERFACE_TEXTS = """() => {
+  const attributes = ["title", "data-bs-original-title", "data-bs-title", "aria-label", "placeholder",
+                      "data-tooltip", "alt"];
+  const texts = [];
+  const add = (el, text) => {
+    text = (text || "").trim();
+    if (text) texts.push([text, el.closest("[lang]").getAttribute("lang")]);
+  };
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest(".cell_output")) continue;
+    for (const name of attributes) add(el, el.getAttribute(name));
+    if (el.tagName.toLowerCase() === "title") add(el, el.textContent);
+  }
+  for (const el of document.querySelectorAll("button, .btn, .dropdown-item, summary, .search-summary"))
+    add(el, el.textContent);
+  return texts;
+}"""
+CJK = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")
+# Names that read the same in every language (products, file types, keys).
+NAMES = {"Colab", "Google", "GitHub", "PDF", "pdf", "ipynb", "md", "Ctrl", "K"}
+
+
+def foreign_texts(texts, lang):
+    """The texts in `texts` (text, element language) that are not in the page's language `lang`."""
+    foreign = set()
+    for text, owner in texts:
+        if owner.split("-")[0] != lang.split("_")[0]:
+            continue  # written in another language on purpose, and marked so
+        if lang.startswith("zh"):
+            if not CJK.search(text) and set(re.findall(r"[A-Za-z]+", text)) - NAMES:
+                foreign.add(text)
+        elif CJK.search(text):
+            foreign.add(text)
+    return sorted(foreign)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_interface_speaks_the_page_language(visit, lang):
+    """Tooltips, labels and menus of the zh site are in Chinese (Simplified), of the en site in English."""
+    traditional = {"列印", "搜尋", "檔案", "頁面", "顯示", "隱藏", "連結"}  # the themes' zh_TW wording
+    report = {}
+    for path in ["index.html", f"{middle_chapter(lang)}.html", f"search.html?q={quote(SEARCH_WORDS[lang])}"]:
+        visit.open(f"/{lang}/{path}")
+        texts = visit.page.evaluate(INTERFACE_TEXTS)
+        bad = foreign_texts(texts, lang)
+        if lang.startswith("zh"):
+            bad += sorted({text for text, _ in texts if any(word in text for word in traditional)})
+        if bad:
+            report[path] = bad
+    assert not report, f"{lang}: interface texts in another language: {report}"
+
+
+def section_number(page):
+    """The number of the section that the page's #anchor points into (its heading's "6.2." part)."""
+    return page.evaluate("""() => {
+      const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+      const section = target && target.closest("section");
+      const number = section && section.querySelector(
+        ":scope > h1 .section-number, :scope > h2 .section-number, :scope > h3 .section-number");
+      return number ? number.textContent.trim() : null;
+    }""")
+
+
+def test_language_switch_keeps_the_section(visit):
+    """Switching language on chapter/#section lands on the same section (section ids differ by language)."""
+    first, other = LANGS[0], LANGS[1]
+    name = middle_chapter(first)
+    visit.open(f"/{first}/{name}.html")
+    sections = visit.page.locator("article section > section")
+    anchors = [sections.nth(position).get_attribute("id") for position in (1, 2)]
+    for anchor in anchors:
+        visit.open(f"/{first}/{name}.html#{anchor}")
+        number = section_number(visit.page)
+        assert number, f"{first}/{name}.html#{anchor} is not in a numbered section"
+        visit.click_away(visit.page.locator("a.book-language-switch"))
+        assert path_of(visit.page.url) == f"/{other}/{name}.html"
+        assert urlsplit(visit.page.url).fragment, f"the switch from #{anchor} drops the anchor: {visit.page.url}"
+        assert section_number(visit.page) == number, (
+            f"the switch from {first}/{name}.html#{anchor} (section {number}) lands on {visit.page.url}, "
+            f"section {section_number(visit.page)}")
+    assert not visit.problems, visit.problems
+
+
+# TeX as the page's source writes it: math delimiters and commands (code's "\t" is not TeX).
+TEX = re.compile(r"\\[()\[\]]|\\(?:times|frac|text|math[a-z]+|left|right|sum|cdot|sigma|alpha|partial)\b")
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_search(visit, lang):
+    """Search finds chapters; the result snippets are the page's prose: no raw TeX, no header buttons."""
     word = SEARCH_WORDS[lang]
     visit.open(f"/{lang}/search.html?q={quote(word)}")
     results = visit.page.locator("#search-results ul.search li")
     results.first.wait_for(timeout=15000)
+    visit.page.locator("#search-results .search-summary").wait_for(timeout=30000)
+    visit.page.wait_for_load_state("networkidle")
     found = [path_of(results.nth(i).locator("a").first.get_attribute("href")) for i in range(results.count())]
     chapters = {f"{name}.html" for name in chapter_pages(lang)}
     assert {Path(f).name for f in found} & chapters, f"searching {word!r} in {lang} finds {found}"
+    snippets = visit.page.locator("#search-results ul.search li p.context").all_text_contents()
+    assert snippets, "the search results have no snippets"
+    header = [CONFIG["languages"][lang]["ui"]["colab"], "Ctrl+K", ".ipynb"]
+    # The snippet text of a page full of math and buttons, as search makes it from any page.
+    nin = visit.page.evaluate("async () => Search.htmlToText(await (await fetch('09-nin.html')).text())")
+    for text in snippets + [nin]:
+        assert not TEX.search(text), f"raw TeX in a search snippet: {TEX.search(text)[0]!r} in {text[:300]!r}"
+        assert not [h for h in header if h in text], f"header button text in a search snippet: {text[:300]!r}"
     assert not visit.problems, visit.problems
 
 

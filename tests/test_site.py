@@ -308,3 +308,26 @@ def test_english_search_finds_english_words(site):
     found = index["terms"].get("convolut", [])
     found = [found] if isinstance(found, int) else found
     assert {index["docnames"][i] for i in found} & set(chapter_pages("en"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_solutions_show_no_nbgrader_markers(site, lang):
+    """The notebooks keep nbgrader's markers (student copies need them); the site shows the solution only."""
+    assert any("### BEGIN SOLUTION" in (CHAPTERS / lang / f"{n}.ipynb").read_text(encoding="utf-8")
+               for n in chapter_pages(lang))
+    shown = [name for name in chapter_pages(lang)
+             if re.search(r"### (BEGIN|END) SOLUTION", (site / lang / f"{name}.html").read_text(encoding="utf-8"))]
+    assert not shown, f"{lang}: nbgrader's solution markers are shown on {shown}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_printed_output_is_one_box_per_cell_output(site, lang):
+    """A cell that printed in several writes (stored as consecutive stream outputs) shows one box."""
+    split = {}
+    for name in chapter_pages(lang):
+        text = (site / lang / f"{name}.html").read_text(encoding="utf-8")
+        boxes = re.findall(r'<div class="output (stream|stderr)[^"]*"><div class="highlight"><pre>(?:(?!</pre>).)*'
+                           r'</pre></div>\s*</div>\s*<div class="output \1', text, flags=re.S)
+        if boxes:
+            split[name] = len(boxes)
+    assert not split, f"{lang}: pages with a printed output split into several boxes: {split}"

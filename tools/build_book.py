@@ -47,6 +47,8 @@ PATH_VALUES = ("html_logo", "html_favicon")
 # book runs in Colab. Its inline <script> declares a const and Sphinx 7.4 emits it twice on every page (a
 # script registered after the builder starts is added again), which is a JavaScript error on every page.
 UNUSED_EXTENSIONS = ("sphinx_thebe",)
+# The site's own look and interface texts (a change here changes every page, though no source changed).
+CHROME = ("_static", "_templates", "locale")
 
 
 def load_yaml(path):
@@ -186,6 +188,11 @@ def build_one(lang, fresh=False):
     if fresh:  # also drop pages of files that are gone
         for folder in ("doctrees", "html", "jupyter_execute"):
             shutil.rmtree(work / folder, ignore_errors=True)
+    # Sphinx writes no page, and copies no static file, when no source changed: a change to the site's own
+    # static files, templates or interface texts alone must rewrite every page.
+    chrome_stamp = work / "chrome-digest"
+    chrome = digest_of(f for folder in CHROME for f in sorted((ROOT / folder).rglob("*")) if f.is_file())
+    force_all = not chrome_stamp.is_file() or chrome_stamp.read_text() != chrome
     overrides = {"external_toc_path": toc_path.as_posix(), "latex_individualpages": False}
     # Jupyter Book's extensions and ours, less those in UNUSED_EXTENSIONS.
     final, _ = get_final_config(user_yaml=config_path, cli_config=dict(overrides), sourcedir=source_dir(lang))
@@ -199,11 +206,14 @@ def build_one(lang, fresh=False):
         warningiserror=True,
         keep_going=True,
         freshenv=fresh,
+        force_all=force_all,
     )
     if status != 0:
         # Sphinx saved the pages it read; without this the next run would skip them and their warnings.
         shutil.rmtree(work / "doctrees", ignore_errors=True)
+        chrome_stamp.unlink(missing_ok=True)
         return 1
+    chrome_stamp.write_text(chrome)
     return 0
 
 
@@ -234,7 +244,7 @@ def write_root_page(langs, config):
 def input_files(config):
     """Every file the sites are built from (a change to any of them means the sites are out of date)."""
     files = [CONFIG, TOC, Path(__file__).resolve(), ROOT / "requirements.txt"]
-    folders = [ROOT / "_static", ROOT / "_templates", ROOT / "images"]
+    folders = [ROOT / folder for folder in CHROME] + [ROOT / "images"]
     folders += [source_dir(lang) for lang in config["languages"]]
     local = (config.get("sphinx") or {}).get("local_extensions") or {}
     for name, path in local.items():
@@ -248,11 +258,15 @@ def input_files(config):
     return sorted({f for f in files if f.is_file()})
 
 
-def inputs_digest(config):
+def digest_of(paths):
     digest = hashlib.sha256()
-    for path in input_files(config):
+    for path in paths:
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def inputs_digest(config):
+    return digest_of(input_files(config))
 
 
 STAMP = SITE / ".build-stamp.json"

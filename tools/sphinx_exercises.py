@@ -6,8 +6,10 @@ into a container with the class `tag_<tag>`, but passes a markdown cell through 
 tags, so tags on markdown cells alone cannot hide anything. This extension therefore works in two steps:
 
 1. `source-read` (before MyST-NB parses a notebook): the text of each markdown cell tagged `solution` or
-   `exercise` is wrapped in a `{container}` directive with a marker class. Only the copy Sphinx parses
-   changes; the notebook on disk, the page's download button and Colab see the clean source.
+   `exercise` is wrapped in a `{container}` directive with a marker class, and the nbgrader lines
+   `### BEGIN SOLUTION` / `### END SOLUTION` are taken out of code cells (readers see the solution only).
+   Only the copy Sphinx parses changes; the notebook on disk (which keeps the markers for nbgrader and the
+   student copies), the page's download button and Colab see the clean source.
 2. `doctree-read`: every run of consecutive solution elements (marked markdown, code cells tagged
    `solution`, with their outputs) is moved into one `<details class="cnn-solution">`, collapsed, whose
    summary is the solution's own heading (**解答** / **Solution**). Each exercise statement gets the
@@ -28,6 +30,7 @@ MD_SOLUTION, MD_EXERCISE = "cnn-solution-md", "cnn-exercise-md"
 SOLUTION_CLASS, EXERCISE_CLASS = "cnn-solution", "cnn-exercise"
 TITLES = ("解答", "Solution")
 EXERCISE_NUMBER = re.compile(r"(?:练习|Exercise)\s*(\d+)")
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (?:BEGIN|END) SOLUTION[ \t]*$")
 
 CSS = """\
 details.cnn-solution {
@@ -72,11 +75,25 @@ def _wrap(text, cls):
     return f"{fence}{{container}} {cls}\n{text}\n{fence}\n"
 
 
+def without_solution_markers(src):
+    """A code cell's source (str or list of lines) as one str, less nbgrader's solution marker lines."""
+    lines = ("".join(src) if isinstance(src, list) else src).splitlines(keepends=True)
+    return "".join(line for line in lines if not SOLUTION_MARKER.match(line)).rstrip("\n")
+
+
 def mark_notebook(text):
-    """The notebook JSON with exercise and solution markdown wrapped in marker containers."""
+    """The notebook JSON with exercise and solution markdown wrapped in marker containers and code cells
+    without nbgrader's solution markers."""
     nb = json.loads(text)
     changed = False
     for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            clean = without_solution_markers(src)
+            if clean != ("".join(src) if isinstance(src, list) else src):
+                cell["source"] = clean
+                changed = True
+            continue
         if cell.get("cell_type") != "markdown":
             continue
         cls = MD_SOLUTION if "solution" in _tags(cell) else MD_EXERCISE if "exercise" in _tags(cell) else None
