@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .utils import set_seed
+
 # A rank that dies leaves the others waiting in a collective: give up after this long rather than never.
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=5)
 
@@ -73,6 +75,18 @@ def setup(device=None, timeout=DEFAULT_TIMEOUT):
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timeout, device_id=device if device.type == "cuda" else None)
     return device
+
+
+def seed_own_draws(seed):
+    """After every rank was seeded with ``seed``: give each rank other than 0 a stream of its own.
+
+    What the ranks must share, the order of the examples and the augmentation seeds, is drawn on rank 0 and
+    broadcast (see ``DeviceLoader``); what each rank draws for itself, dropout masks above all, must differ, or
+    every slice of a batch would get the same masks. Rank 0 keeps ``seed``, so it draws exactly what one process
+    seeded with ``seed`` would.
+    """
+    if rank() > 0:
+        set_seed(seed + rank() * 2 ** 32)  # 2 ** 32 apart: no collision with another run's seed on rank 0
 
 
 def teardown():

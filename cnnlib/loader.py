@@ -135,6 +135,10 @@ class DeviceLoader:
     examples than ranks: a rank with nothing to train on would leave the others waiting in DDP's all-reduce
     (at most ``world_size - 1`` examples per epoch, different ones every epoch); a test loader keeps it, and a
     rank whose slice is empty yields nothing for it. ``rank`` and ``world_size`` default to the process group's.
+    With ``augment``, each global batch is augmented whole, from a seed drawn (and broadcast) for it at the start
+    of the epoch, and each rank keeps its slice: an example's crop or flip does not depend on the rank holding it,
+    and the augmented batches of N ranks together are those of one process (each rank spends N times the
+    augmentation's compute, small next to the training step).
     ``normalize``: ``(mean, std)``, one value per channel each; after the resize every batch becomes
     ``(X - mean) / std`` channel by channel (test batches too), so it is no longer in [0, 1].
     """
@@ -184,26 +188,64 @@ class DeviceLoader:
     def __len__(self):
         return self.num_global_batches
 
+    def _epoch_draws(self):
+        """This epoch's order of the examples (None without shuffle) and one augmentation seed per global batch
+        (None without augment): drawn from the global generator on the device, rank 0's on every rank."""
+        n, draws = self.num_examples, []
+        if self.shuffle:
+            draws.append(torch.randperm(n, device=self.device))
+        if self.augment is not None:
+            draws.append(torch.randint(2 ** 62, (self.num_global_batches,), device=self.device))
+        if not draws:
+            return None, None
+        drawn = torch.cat(draws)
+        if self.world_size > 1:
+            distributed.broadcast_(drawn)
+        order = drawn[:n] if self.shuffle else None
+        seeds = drawn[n if self.shuffle else 0:].tolist() if self.augment is not None else None
+        return order, seeds
+
+    def _floats(self, order, start, stop):
+        """Examples ``start:stop`` of this epoch's order as float (stop - start, C, H, W) in [0, 1]."""
+        idx = order[start:stop] if order is not None else slice(start, stop)
+        return self.images[idx].float().div_(255), self.labels[idx]
+
     def __iter__(self):
-        n = self.num_examples
-        order = torch.randperm(n, device=self.device) if self.shuffle else None
-        if order is not None and self.world_size > 1:
-            distributed.broadcast_(order)
+        order, seeds = self._epoch_draws()
         for i in range(self.num_global_batches):
-            start, stop = distributed.shard(i * self.batch_size, i * self.batch_size + self.global_batch_size(i),
-                                            self.rank, self.world_size)
+            first, last = i * self.batch_size, i * self.batch_size + self.global_batch_size(i)
+            start, stop = distributed.shard(first, last, self.rank, self.world_size)
             if start == stop:
                 continue
-            idx = order[start:stop] if self.shuffle else slice(start, stop)
-            X = self.images[idx].float().div_(255)
-            if self.augment is not None:
-                X = self.augment(X)
+            if self.augment is None:
+                X, y = self._floats(order, start, stop)
+            else:
+                # The whole global batch is augmented from its own seed and this rank keeps its slice, so an
+                # example gets the same crop, flip... whichever rank holds it (N ranks train like one process).
+                X, y = self._floats(order, first, last)
+                with _seeded(self.device, seeds[i]):
+                    X = self.augment(X)
+                X, y = X[start - first:stop - first], y[start - first:stop - first]
             if self.resize is not None and X.shape[-2:] != self.resize:
                 X = F.interpolate(X, size=self.resize, mode="bilinear", align_corners=False)
             if self.normalize is not None:
                 mean, std = self.normalize
                 X = (X - mean) / std
-            yield X, self.labels[idx]
+            yield X, y
+
+
+@contextlib.contextmanager
+def _seeded(device, seed):
+    """Inside the block ``device``'s global generator starts from ``seed``; afterwards it is where it was, so the
+    draws inside do not move the stream that dropout and the next epoch's order draw from."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        else:
+            torch.random.default_generator.manual_seed(seed)
+        yield
 
 
 def device_loaders(read_split, batch_size, resize=None, *, device=None, augment=None, normalize=None,

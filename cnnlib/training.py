@@ -271,6 +271,8 @@ def train(net, train_iter, test_iter, num_epochs, lr=None, device=None, *, optim
     rank its slice of every global batch), each rank's loss is weighted by its share of the global batch so
     that the gradient is the global batch's mean (the result equals one process up to rounding), the metric
     sums and the test counts are summed over ranks once per epoch, and only rank 0 prints and plots.
+    An example's augmentation does not depend on the rank that holds it (augmented runs equal one process too);
+    dropout masks are each rank's own, so with dropout the result is a different, equally likely draw.
     BatchNorm statistics stay per process (each normalises with its own slice); ``sync_batchnorm=True`` uses
     ``nn.SyncBatchNorm`` across ranks instead, which needs CUDA.
     """
@@ -288,6 +290,8 @@ def train(net, train_iter, test_iter, num_epochs, lr=None, device=None, *, optim
         set_seed(seed)
     if init is not None:
         _reinitialize(net, init)
+    if seed is not None:
+        distributed.seed_own_draws(seed)  # dropout differs between ranks; rank 0 draws what one process would
     net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
     model = distributed.wrap(net, device, sync_batchnorm)
     model = torch.compile(model, mode=compile if isinstance(compile, str) else None) if compile else model

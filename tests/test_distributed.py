@@ -136,6 +136,23 @@ def test_a_training_batch_smaller_than_the_world_is_skipped_by_every_rank_and_a_
     assert sorted(torch.cat([torch.cat(steps) for steps in test]).tolist()) == list(range(n))
 
 
+def test_an_examples_augmentation_does_not_depend_on_which_process_holds_it():
+    """The ranks' augmented slices at step i, put together, are the augmented batch of one process."""
+    n, batch, world = 200, 64, 2  # the last global batch holds 8 examples, 4 per rank
+    images = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    augment = cnnlib.augment.Compose([cnnlib.augment.flip_and_crop(8, padding=2), cnnlib.augment.random_erasing])
+
+    def epoch(rank, world_size):
+        torch.manual_seed(5)  # every rank starts from the same seed; rank 0's draws are broadcast under torchrun
+        loader = cnnlib.DeviceLoader(images, torch.arange(n), batch, shuffle=True, augment=augment, rank=rank,
+                                     world_size=world_size)
+        return [X for X, _ in loader]
+
+    one, per_rank = epoch(0, 1), [epoch(r, world) for r in range(world)]
+    for i, X in enumerate(one):
+        assert torch.equal(torch.cat([steps[i] for steps in per_rank]), X), f"step {i}: augmented differently"
+
+
 def test_loss_weight_makes_unequal_slices_average_to_the_global_mean():
     torch.manual_seed(0)
     w, X, y = torch.randn(3, 5, requires_grad=True), torch.randn(7, 5), torch.randint(0, 3, (7,))
@@ -194,6 +211,77 @@ def test_two_gloo_processes_train_the_same_weights_as_one(tmp_path, monkeypatch,
     assert h2["train_examples"] == h1["train_examples"] == [245]
     assert h2["test_acc"] == h1["test_acc"], "the sharded, all-reduced test accuracy must equal one process's"
     assert abs(h2["train_loss"][0] - h1["train_loss"][0]) < 1e-5
+
+
+class Masks(torch.nn.Module):
+    """Dropout on 4x4 inputs, then a linear layer; remembers which units each forward pass dropped."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout, self.linear, self.dropped = torch.nn.Dropout(0.5), torch.nn.Linear(16, 2), []
+
+    def forward(self, X):
+        X = self.dropout(X.flatten(1))
+        self.dropped.append(X == 0)
+        return self.linear(X)
+
+
+def train_augmented_lenet_and_dropout(folder):
+    """Run in every process: one epoch of LeNet on 245 augmented examples (global batches of 48), then one of
+    :class:`Masks`; rank 0 saves LeNet's weights to ``folder/lenet.pt``, every rank its masks to ``masks-R.pt``."""
+    device = distributed.setup("cpu")
+    augment = cnnlib.augment.Compose([cnnlib.augment.flip_and_crop(28, padding=2), cnnlib.augment.random_erasing])
+    train_iter, test_iter = cnnlib.load_fashion_mnist(48, device=device, subset=245, augment=augment)
+    net = cnnlib.models.BOOK_MODELS["lenet"]["build"]()
+    cnnlib.train(net, train_iter, test_iter, 1, 0.5, device, seed=3, plot=False, progress=False)
+    if distributed.is_main():
+        torch.save(net.state_dict(), folder / "lenet.pt")
+    images, labels = torch.full((64, 1, 4, 4), 255, dtype=torch.uint8), torch.arange(64) % 2
+    masks = Masks()
+    cnnlib.train(masks, cnnlib.DeviceLoader(images, labels, 32, shuffle=True),
+                 cnnlib.DeviceLoader(images, labels, 32, shuffle=False), 1, 0.1, device, seed=0, plot=False,
+                 progress=False)
+    torch.save(torch.stack(masks.dropped[:2]), folder / f"masks-{distributed.rank()}.pt")
+    distributed.teardown()
+
+
+@pytest.fixture(scope="module")
+def augmented_runs(tmp_path_factory):
+    """The folders of :func:`train_augmented_lenet_and_dropout` run by 2 gloo processes and by one."""
+    one, ddp = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("ddp")
+    script = ddp / "augmented.py"
+    script.write_text("import sys\nfrom pathlib import Path\n"
+                      "from tests.test_distributed import train_augmented_lenet_and_dropout\n"
+                      "train_augmented_lenet_and_dropout(Path(sys.argv[1]))\n")
+    run = Launched(torchrun_command(str(script), str(ddp)), child_env(CNNLIB_SMOKE="0"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("CNNLIB_SMOKE", "0")
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+            monkeypatch.delenv(name, raising=False)
+        try:
+            train_augmented_lenet_and_dropout(one)
+            out, _ = run.proc.communicate(timeout=120)
+        finally:
+            run.cleanup()
+    assert run.proc.returncode == 0, out
+    return one, ddp
+
+
+@pytest.mark.needs_data
+def test_two_gloo_processes_train_the_same_weights_as_one_with_augmentation(augmented_runs):
+    one, ddp = (torch.load(folder / "lenet.pt") for folder in augmented_runs)
+    largest = max((one[k] - ddp[k]).abs().max().item() for k in one)
+    print(f"largest weight difference, 2 processes vs 1, augmented: {largest:.3g}")
+    assert largest < 1e-5, f"2 processes moved the weights {largest} away from one process"
+
+
+@pytest.mark.needs_data
+def test_each_process_draws_its_own_dropout_masks(augmented_runs):
+    """Same seed on every rank, but rank 1 must not repeat rank 0's masks."""
+    _, ddp = augmented_runs
+    masks = [torch.load(ddp / f"masks-{rank}.pt") for rank in range(2)]
+    assert masks[0].shape == masks[1].shape == (2, 16, 16)
+    assert not torch.equal(masks[0], masks[1]), "both processes dropped exactly the same units"
 
 
 def truncated_copy(folder):
