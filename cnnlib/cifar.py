@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .loader import (DatasetError, cache_dir, data_dirs, device_loaders, label_names, one_process_at_a_time,
-                     temporary_sibling)
+from .loader import (DatasetError, data_dirs, device_loaders, label_names, one_process_at_a_time, temporary_sibling,
+                     writable_folder)
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -114,15 +114,6 @@ def _read_batch(path):
 
 def _complete(folder):
     return all((folder / name).is_file() for name in TRAIN_BATCHES + [TEST_BATCH, META])
-
-
-def _writable_folder(folders):
-    """The first of ``folders`` that exists and is writable or can be created; else the per-user cache."""
-    for folder in folders:
-        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-        if existing is not None and existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
-            return folder
-    return cache_dir("cifar-10")
 
 
 def _download(archive):
@@ -215,7 +206,7 @@ def cifar10_dir(root=None, download=True):
     if not download:
         raise DatasetError(f"CIFAR-10 ({FOLDER}/ or {ARCHIVE}) is not in {places} and download=False was given. "
                            f"Download {URL} and put it there, or pass download=True.")
-    target = _writable_folder(folders)
+    target = writable_folder(folders, "cifar-10")
     with one_process_at_a_time(target):  # one process downloads; torchrun's others wait, then find it unpacked
         if not (target / FOLDER).is_dir():
             part = _download(target / ARCHIVE)
@@ -236,9 +227,11 @@ def _read_split(folder, train):
 def read_cifar10(train=True, root=None, download=True):
     """Return ``(images, labels)`` of one split as CPU tensors: uint8 (N, 3, 32, 32) and int64 (N,).
 
-    The real data set has N = 50000 (``train=True``) and 10000 (``train=False``), in the files' order.
+    The real data set has N = 50000 (``train=True``) and 10000 (``train=False``), in the files' order. The
+    tensors are the caller's own: editing them leaves what the next call returns as it is.
     """
-    return _read_split(cifar10_dir(root, download), bool(train))
+    images, labels = _read_split(cifar10_dir(root, download), bool(train))
+    return images.clone(), labels.clone()  # the cache's copy stays untouched
 
 
 def load_cifar10(batch_size, resize=None, *, root=None, device=None, augment=None, normalize=None,
@@ -252,8 +245,8 @@ def load_cifar10(batch_size, resize=None, *, root=None, device=None, augment=Non
     loader reshuffles every epoch. ``subset=n`` keeps the first ``n`` examples of each split.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    return device_loaders(lambda train: read_cifar10(train, root, download), batch_size, resize, device=device,
-                          augment=augment, normalize=normalize, subset=subset)
+    return device_loaders(lambda train: _read_split(cifar10_dir(root, download), bool(train)), batch_size,
+                          resize, device=device, augment=augment, normalize=normalize, subset=subset)
 
 
 def get_cifar10_labels(labels):

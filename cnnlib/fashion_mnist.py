@@ -15,7 +15,7 @@ import urllib.request
 import torch
 
 from .loader import (DatasetError, cache_dir, data_dirs, device_loaders, label_names, one_process_at_a_time,
-                     write_atomically)
+                     writable_folder, write_atomically)
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -33,8 +33,8 @@ _IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 
 def data_dir(root=None):
-    """Where Fashion-MNIST is downloaded when missing: the first of :func:`data_dirs`."""
-    return data_dirs(root)[0]
+    """Where Fashion-MNIST is downloaded when missing: the first of ``loader.data_dirs`` that can be written."""
+    return writable_folder(data_dirs(root), "fashion-mnist")
 
 
 def _missing_message(folder, missing, reason):
@@ -90,7 +90,7 @@ def dataset_files(root=None, download=True):
     Raises :class:`DatasetError` with instructions when they are missing and cannot be downloaded.
     """
     folders = data_dirs(root)
-    folder = folders[0]
+    folder = data_dir(root)
     found = {key: _find(folders, name) for key, name in FILES.items()}
     missing = [FILES[k] for k, p in found.items() if p is None]
     if missing:
@@ -137,7 +137,16 @@ def _read_split(images_path, labels_path):
 
 
 def read_fashion_mnist(train=True, root=None, download=True):
-    """Return ``(images, labels)`` of one split as CPU tensors: uint8 (N, 1, 28, 28) and int64 (N,)."""
+    """Return ``(images, labels)`` of one split as CPU tensors: uint8 (N, 1, 28, 28) and int64 (N,).
+
+    The tensors are the caller's own: editing them leaves what the next call returns as it is.
+    """
+    images, labels = _cached_split(train, root, download)
+    return images.clone(), labels.clone()  # the cache's copy stays untouched
+
+
+def _cached_split(train, root, download):
+    """The tensors of one split as cached (shared by every caller: never hand them out uncopied)."""
     files = dataset_files(root, download)
     split = "train" if train else "test"
     return _read_split(files[f"{split}_images"], files[f"{split}_labels"])
@@ -168,7 +177,7 @@ def load_fashion_mnist(batch_size, resize=None, *, root=None, device=None, downl
     ``augment`` (a callable X -> X, see ``cnnlib.augment``) is applied to training batches only.
     Under ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so.
     """
-    return device_loaders(lambda train: read_fashion_mnist(train, root, download), batch_size, resize,
+    return device_loaders(lambda train: _cached_split(train, root, download), batch_size, resize,
                           device=device, augment=augment, subset=subset)
 
 

@@ -47,6 +47,16 @@ def data_dirs(root=None, dataset="fashion-mnist"):
     return listed or [cache_dir(dataset)]
 
 
+def writable_folder(folders, dataset):
+    """Where ``dataset`` is downloaded: the first of ``folders`` that exists and is writable, or can be created;
+    else the per-user cache. A read-only data folder listed first (a shared copy) is passed over."""
+    for folder in folders:
+        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if existing is not None and existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+            return folder
+    return cache_dir(dataset)
+
+
 def temporary_sibling(path):
     """A new, unique name in ``path``'s folder to write ``path``'s content under before renaming it into place.
 
@@ -252,7 +262,8 @@ def device_loaders(read_split, batch_size, resize=None, *, device=None, augment=
                    subset=None):
     """The two :class:`DeviceLoader` of a data set, ``(train_iter, test_iter)``, with its data on ``device``.
 
-    ``read_split(train)`` returns one split as CPU tensors, uint8 (N, C, H, W) and int64 (N,). ``augment``
+    ``read_split(train)`` returns one split as CPU tensors, uint8 (N, C, H, W) and int64 (N,); the loaders
+    hold copies of them, so editing a loader's tensors never reaches the next load. ``augment``
     goes to the training loader only; ``subset=n`` keeps the first ``n`` examples of each split, and under
     ``CNNLIB_SMOKE=1`` only a few hundred examples are kept, and a line says so. Under ``torchrun`` the
     default device is the local rank's GPU. Shared by :func:`load_fashion_mnist` and ``load_cifar10``.
@@ -268,7 +279,8 @@ def device_loaders(read_split, batch_size, resize=None, *, device=None, augment=
     loaders = []
     for train, n in ((True, n_train), (False, n_test)):
         images, labels = read_split(train)
-        images, labels = images[:n].to(device), labels[:n].to(device)
+        # copies, even on the CPU: read_split's tensors may be a cache that later loads hand out again
+        images, labels = images[:n].to(device, copy=True), labels[:n].to(device, copy=True)
         loaders.append(DeviceLoader(images, labels, batch_size, shuffle=train, resize=resize,
                                     augment=augment if train else None, normalize=normalize))
     return tuple(loaders)

@@ -51,6 +51,10 @@ def _device(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a device (use cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f"{text}: no GPU is visible to PyTorch here (use --device cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        gpus = ", ".join(f"cuda:{i}" for i in range(count))
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {count} GPU{'s' * (count != 1)} ({gpus})")
     if device.type not in ("cpu", "cuda"):
         raise argparse.ArgumentTypeError(f"{text!r}: cnnlib trains on cpu or cuda")
     return device

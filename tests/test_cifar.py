@@ -130,7 +130,7 @@ def test_cnnlib_data_lists_several_folders(tmp_path, fixture_root, monkeypatch):
     fashion.mkdir()
     monkeypatch.setenv("CNNLIB_DATA", os.pathsep.join([str(fashion), "", str(fixture_root)]))
     assert loader.data_dirs() == [fashion, fixture_root]  # empty entries are ignored, as in PATH
-    assert fashion_mnist.data_dir() == fashion  # Fashion-MNIST still downloads into the first folder
+    assert fashion_mnist.data_dir() == fashion  # the first writable folder: Fashion-MNIST downloads there
     assert cifar.cifar10_dir(download=False) == fixture_root / cifar.FOLDER
     monkeypatch.delenv("CNNLIB_DATA")
     assert loader.data_dirs(dataset="cifar-10") == [tmp_path / "cache" / "cnnlib" / "cifar-10"]
@@ -284,3 +284,14 @@ def test_processes_that_find_cifar10_missing_at_once_download_and_unpack_it_once
     assert leftovers(target) == [], "no temporary archive or half-unpacked folder may be left"
     assert leftovers(by_hand) == [cifar.ARCHIVE]
     assert dict(server.requests) == {cifar.ARCHIVE: 1}, "one process downloads, the others wait"
+
+
+def test_editing_what_a_loader_returned_does_not_change_the_next_load(fixture_root):
+    images, labels = cnnlib.read_cifar10(True, root=fixture_root)
+    expected = images.clone(), labels.clone()
+    images.zero_()
+    labels.fill_(3)
+    train_iter, _ = cnnlib.load_cifar10(10, root=fixture_root, device="cpu")
+    train_iter.images.fill_(7)
+    again = cnnlib.read_cifar10(True, root=fixture_root)
+    assert torch.equal(again[0], expected[0]) and torch.equal(again[1], expected[1])

@@ -2,6 +2,7 @@
 import functools
 import gzip
 import http.server
+import os
 import shutil
 import struct
 import threading
@@ -223,3 +224,29 @@ def test_processes_that_find_the_data_missing_at_once_download_it_once_and_all_l
     for name in expected:
         assert (target / name).read_bytes() == (www / name).read_bytes()
     assert dict(server.requests) == {name: 1 for name in expected}, "one process downloads, the others wait"
+
+
+def test_download_goes_to_the_first_listed_folder_that_can_be_written(tmp_path, monkeypatch):
+    www = write_small_fashion_mnist(tmp_path / "www")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable, writable = blocker / "fashion-mnist", tmp_path / "writable"  # nobody can create a folder in a file
+    monkeypatch.setenv("CNNLIB_DATA", os.pathsep.join([str(unwritable), str(writable)]))
+    assert fashion_mnist.data_dir() == writable
+    with SlowServer(www, pause=0) as server:
+        monkeypatch.setattr(fashion_mnist, "MIRRORS", [server.url])
+        images, _ = fashion_mnist.read_fashion_mnist(train=False)
+    assert images.shape == (50, 1, 28, 28)
+    assert sorted(p.name for p in writable.iterdir()) == sorted(f"{n}.gz" for n in fashion_mnist.FILES.values())
+
+
+def test_editing_what_a_loader_returned_does_not_change_the_next_load(tmp_path):
+    folder = write_small_fashion_mnist(tmp_path / "fm")
+    images, labels = fashion_mnist.read_fashion_mnist(train=False, root=folder)
+    expected = images.clone(), labels.clone()
+    images.zero_()
+    labels.fill_(3)
+    train_iter, test_iter = cnnlib.load_fashion_mnist(10, root=folder, device="cpu")
+    test_iter.images.fill_(7)
+    again = fashion_mnist.read_fashion_mnist(train=False, root=folder)
+    assert torch.equal(again[0], expected[0]) and torch.equal(again[1], expected[1])

@@ -43,6 +43,17 @@ def test_bad_arguments_exit_2_with_one_line(argv, says, capsys):
     assert err.count("\n") == 1 and err.startswith("python -m cnnlib.run: error:") and says in err, err
 
 
+@pytest.mark.parametrize("device", ["cuda:3", "cuda:1"])
+def test_a_gpu_the_machine_does_not_have_is_one_line_and_exit_2(device, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["lenet", "--device", device])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--device: {device}: this machine has 1 GPU (cuda:0)" in err, err
+
+
 def test_a_batch_size_the_processes_cannot_share_is_refused(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(SystemExit) as exit_:
