@@ -12,7 +12,8 @@
 Sphinx build with `chapters/<lang>/` as the source folder, warnings as errors (after `--keep-going`, so
 every warning is listed). Languages build in parallel processes. Each site is built in `_build/<lang>/html`
 (Jupyter Book keeps notebook outputs beside its output folder, so two sites cannot share one) and then
-copied to `_build/html/<lang>/`, the folder that gets published.
+copied to `_build/html/<lang>/`, the folder that gets published, less the theme files no page loads.
+MathJax is published once, in `_build/html/mathjax/`, for every language.
 
 A later run is incremental (Sphinx reads only changed pages). A failed build forgets its saved state, so the
 next run reads every page again and reports every warning again. A successful build of every language writes
@@ -47,6 +48,15 @@ PATH_VALUES = ("html_logo", "html_favicon")
 # book runs in Colab. Its inline <script> declares a const and Sphinx 7.4 emits it twice on every page (a
 # script registered after the builder starts is added again), which is a JavaScript error on every page.
 UNUSED_EXTENSIONS = ("sphinx_thebe",)
+# MathJax 3 is served once for both languages, from _build/html/mathjax/ (mathjax_path in _config.yml): the
+# files of the pinned sphinx-mathjax-offline, only the tex-chtml component that pages load and what it loads
+# on demand (TeX extensions, its fonts, the accessibility menu's explorer and speech rules).
+MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2", "a11y", "sre", "ui")
+# What the themes copy into every site and no page loads: their translation catalogs, source maps, the Font
+# Awesome script (_templates/layout.html leaves it out: the CSS draws the icons from the web fonts), the
+# TrueType copies of those fonts (browsers take the WOFF2 ones) and template macros.
+UNUSED_STATIC = ("locales", "scripts/fontawesome.js", "scripts/fontawesome.js.LICENSE.txt",
+                 "webpack-macros.html", "sbt-webpack-macros.html", "**/*.map", "vendor/fontawesome/webfonts/*.ttf")
 # The site's own look and interface texts (a change here changes every page, though no source changed).
 CHROME = ("_static", "_templates", "locale")
 
@@ -277,15 +287,37 @@ def up_to_date(config, digest):
         stamp = json.loads(STAMP.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return stamp.get("inputs") == digest and all(
+    return stamp.get("inputs") == digest and (SITE / "mathjax" / MATHJAX_PARTS[0]).is_file() and all(
         (SITE / lang / "index.html").is_file() and (BUILD / lang / "_toc.yml").is_file()
         for lang in config["languages"])
 
 
 def publish(lang):
+    """Copy the built site to _build/html/<lang>/, less the static files no page loads."""
     target = SITE / lang
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(BUILD / lang / "html", target)
+    for pattern in UNUSED_STATIC:
+        for path in (target / "_static").glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def publish_mathjax():
+    """_build/html/mathjax/: the parts of MathJax the pages use (MATHJAX_PARTS), shared by every language."""
+    from importlib.metadata import distribution
+
+    source = Path(distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline/static/mathjax"))
+    target = SITE / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
 
 
 def main(argv=None):
@@ -334,6 +366,7 @@ def main(argv=None):
             failed.append(lang)
             print(f"==== {lang}: FAILED after {seconds:.1f} s " + "=" * 40 + f"\n{output.rstrip()}\n")
     write_root_page(languages(config), config)
+    publish_mathjax()
     total = time.perf_counter() - start
     if failed:
         print(f"build failed for {', '.join(failed)} (warnings count as errors; see above)", file=sys.stderr)
