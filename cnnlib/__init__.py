@@ -14,6 +14,7 @@ Each module holds one idea:
 - ``ops``: the from-scratch operations the chapters teach (``corr2d``, ``pool2d``, ``batch_norm``...)
 - ``summary``: a layer table with output shapes, parameters and FLOPs
 - ``models``: the book's networks and each chapter's training settings
+- ``transfer``: ImageNet's pretrained ResNet-18 adapted to one channel and new classes (imports torchvision)
 - ``utils``: devices, timers, seeds, smoke runs
 """
 from . import augment, distributed, models
