@@ -55,7 +55,7 @@ def pytest_collection_finish(session):
     Fashion-MNIST's per-user cache is listed first, so it is still downloaded there and kept.
     """
     global _cifar_fixture
-    from cnnlib.loader import cache_dir
+    from cnnlib.datafiles import cache_dir
     from tests.cifar_fixture import write_cifar10
 
     _cifar_fixture = tempfile.mkdtemp(prefix="cnnlib-cifar10-fixture-")

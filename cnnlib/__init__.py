@@ -2,7 +2,8 @@
 
 Each module holds one idea:
 
-- ``loader``: minibatches from data kept on the device (``DeviceLoader``), where data sets are looked for
+- ``loader``: minibatches from data kept on the device (``DeviceLoader``)
+- ``datafiles``: where data sets live on disk, downloads written safely beside other processes
 - ``fashion_mnist``: Fashion-MNIST's files, found, downloaded, checked and loaded onto the device
 - ``cifar``: CIFAR-10 in torchvision's layout, the same way
 - ``augment``: augmentation of whole batches on the device
@@ -21,7 +22,8 @@ from . import augment, distributed, models
 from .cifar import get_cifar10_labels, load_cifar10, read_cifar10
 from .fashion_mnist import (get_fashion_mnist_labels, load_data_fashion_mnist, load_fashion_mnist,
                             read_fashion_mnist, torchvision_root)
-from .loader import DatasetError, DeviceLoader
+from .datafiles import DatasetError
+from .loader import DeviceLoader
 from .ops import (batch_norm, comp_conv2d, corr2d, corr2d_multi_in, corr2d_multi_in_out,
                   corr2d_multi_in_out_1x1, pool2d)
 from .plot import Animator, show_feature_maps, show_images

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .loader import (DatasetError, data_dirs, device_loaders, label_names, one_process_at_a_time, temporary_sibling,
-                     writable_folder)
+from .datafiles import DatasetError, data_dirs, one_process_at_a_time, temporary_sibling, writable_folder
+from .loader import device_loaders, label_names
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"

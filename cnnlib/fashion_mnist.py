@@ -2,7 +2,7 @@
 
 70,000 grayscale 28x28 images of clothing in 10 classes (60,000 for training, 10,000 for testing), stored as
 four gzipped IDX files. They are looked for in ``root=...``, else the folders of ``$CNNLIB_DATA``, else the
-per-user cache (see ``loader.data_dirs``), read whole and checked, and handed to ``loader.device_loaders``,
+per-user cache (see ``datafiles.data_dirs``), read whole and checked, and handed to ``loader.device_loaders``,
 which keeps them on the device.
 """
 import functools
@@ -14,8 +14,8 @@ import urllib.request
 
 import torch
 
-from .loader import (DatasetError, cache_dir, data_dirs, device_loaders, label_names, one_process_at_a_time,
-                     writable_folder, write_atomically)
+from .datafiles import DatasetError, cache_dir, data_dirs, one_process_at_a_time, writable_folder, write_atomically
+from .loader import device_loaders, label_names
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -33,7 +33,7 @@ _IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 
 def data_dir(root=None):
-    """Where Fashion-MNIST is downloaded when missing: the first of ``loader.data_dirs`` that can be written."""
+    """Where Fashion-MNIST is downloaded when missing: the first of ``datafiles.data_dirs`` that can be written."""
     return writable_folder(data_dirs(root), "fashion-mnist")
 
 
@@ -63,7 +63,7 @@ def _download(folder, names):
     """Download ``<name>.gz`` for each of ``names`` into ``folder``, trying the mirrors in order.
 
     Of several processes that do this at once (``torchrun``'s ranks), one downloads while the others wait, then
-    find the files complete (see ``loader.one_process_at_a_time``).
+    find the files complete (see ``datafiles.one_process_at_a_time``).
     """
     with one_process_at_a_time(folder):
         for name in names:

@@ -1,109 +1,18 @@
-"""Minibatches from images that already sit on the device, and where data sets are looked for.
+"""Minibatches from images that already sit on the device.
 
 A data set small enough for the device's memory (Fashion-MNIST: 55 MB, CIFAR-10: 184 MB as uint8) is moved
 there once. Each epoch draws one ``randperm`` and slices minibatches out of it; converting to float,
 augmenting, resizing and normalizing happen on the device, batch by batch. There are no worker processes, no
 PIL and no per-image Python work, which is where a d2l-style DataLoader spends most of an AlexNet epoch.
-The data sets themselves are read by ``fashion_mnist.py`` and ``cifar.py``; what both need to find a folder for
-them and to download into it safely, side by side with other processes, is here too.
+The data sets themselves are read by ``fashion_mnist.py`` and ``cifar.py``, from folders ``datafiles.py`` finds.
 """
 import contextlib
-import os
-import uuid
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import distributed
 from .utils import SMOKE_TEST_EXAMPLES, SMOKE_TRAIN_EXAMPLES, smoke_mode, try_gpu
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks (see one_process_at_a_time)
-    fcntl = None
-
-
-class DatasetError(RuntimeError):
-    """A data set (Fashion-MNIST, CIFAR-10) is missing, cannot be downloaded, or a file of it is damaged."""
-
-
-def cache_dir(dataset="fashion-mnist"):
-    """The per-user folder where cnnlib downloads a data set (``$XDG_CACHE_HOME/cnnlib/<dataset>``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cnnlib" / dataset
-
-
-def data_dirs(root=None, dataset="fashion-mnist"):
-    """The folders a data set is looked for in, in order: ``[root]``, else every folder listed in
-    ``$CNNLIB_DATA``, else ``[cache_dir(dataset)]``.
-
-    ``CNNLIB_DATA`` is one folder or several separated by ``os.pathsep`` (``:`` on Linux and macOS, like
-    ``PATH``), e.g. ``/data/fashion-mnist:/data``; each loader looks in every one for its own files.
-    """
-    if root is not None:
-        return [Path(root).expanduser()]
-    listed = [Path(p).expanduser() for p in os.environ.get("CNNLIB_DATA", "").split(os.pathsep) if p]
-    return listed or [cache_dir(dataset)]
-
-
-def writable_folder(folders, dataset):
-    """Where ``dataset`` is downloaded: the first of ``folders`` that exists and is writable, or can be created;
-    else the per-user cache. A read-only data folder listed first (a shared copy) is passed over."""
-    for folder in folders:
-        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-        if existing is not None and existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
-            return folder
-    return cache_dir(dataset)
-
-
-def temporary_sibling(path):
-    """A new, unique name in ``path``'s folder to write ``path``'s content under before renaming it into place.
-
-    Unique per call, so processes writing the same file at once never share a temporary file.
-    """
-    path = Path(path)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-
-
-def write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``.
-
-    The rename is atomic, so ``path`` is either the old file or the complete new one, never half-written; when
-    ``write`` fails the temporary file is removed.
-    """
-    tmp = temporary_sibling(path)
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def one_process_at_a_time(folder):
-    """Hold an exclusive lock on ``folder`` (created if missing) for the ``with`` block.
-
-    Under ``torchrun`` every process loads the data at the same moment; so do two notebooks started together.
-    Each downloads inside this block after checking again whether the data is there: the first to get the lock
-    downloads, the others wait here, then find the data complete. The lock is on the folder itself, so no lock
-    file is left behind. Where no lock can be taken (Windows, some network file systems) the processes download
-    side by side, each into its own temporary file, and the last complete rename wins.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # a file system without locks: side by side, as above
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _as_size(resize):

@@ -18,7 +18,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from . import distributed
 from .fashion_mnist import load_fashion_mnist
-from .loader import DatasetError, write_atomically
+from .datafiles import DatasetError, write_atomically
 from .models import BOOK_MODELS
 from .training import PRECISIONS, TrainingDiverged, train
 

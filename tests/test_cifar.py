@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import cnnlib
-from cnnlib import cifar, fashion_mnist, loader
+from cnnlib import cifar, datafiles, fashion_mnist
 from tests.concurrent_download import SlowServer, run_together
 from tests.cifar_fixture import TEST_IMAGES, TRAIN_PER_BATCH, python2_pickle, write_archive, write_cifar10
 
@@ -129,12 +129,12 @@ def test_cnnlib_data_lists_several_folders(tmp_path, fixture_root, monkeypatch):
     fashion = tmp_path / "fm"
     fashion.mkdir()
     monkeypatch.setenv("CNNLIB_DATA", os.pathsep.join([str(fashion), "", str(fixture_root)]))
-    assert loader.data_dirs() == [fashion, fixture_root]  # empty entries are ignored, as in PATH
+    assert datafiles.data_dirs() == [fashion, fixture_root]  # empty entries are ignored, as in PATH
     assert fashion_mnist.data_dir() == fashion  # the first writable folder: Fashion-MNIST downloads there
     assert cifar.cifar10_dir(download=False) == fixture_root / cifar.FOLDER
     monkeypatch.delenv("CNNLIB_DATA")
-    assert loader.data_dirs(dataset="cifar-10") == [tmp_path / "cache" / "cnnlib" / "cifar-10"]
-    assert loader.data_dirs(fixture_root, "cifar-10") == [fixture_root]
+    assert datafiles.data_dirs(dataset="cifar-10") == [tmp_path / "cache" / "cnnlib" / "cifar-10"]
+    assert datafiles.data_dirs(fixture_root, "cifar-10") == [fixture_root]
 
 
 def test_fashion_mnist_is_found_in_a_fashion_mnist_subfolder_of_any_listed_folder(tmp_path, fixture_root,
@@ -170,7 +170,7 @@ def test_archive_put_by_hand_is_checked_and_unpacked_and_kept(tmp_path, server, 
 
 def test_no_network_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens there
-    with pytest.raises(loader.DatasetError) as err:
+    with pytest.raises(datafiles.DatasetError) as err:
         cnnlib.load_cifar10(64, root=tmp_path / "empty")
     message = str(err.value)
     assert "downloading http://127.0.0.1:9/" in message and cifar.ARCHIVE in message and "CNNLIB_DATA" in message
@@ -180,14 +180,14 @@ def test_no_network_is_one_clear_error(tmp_path, monkeypatch):
 def test_truncated_download_is_reported_and_removed(tmp_path, server, monkeypatch):
     raw = serve_archive(monkeypatch, server)
     (server[1] / cifar.ARCHIVE).write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(loader.DatasetError, match=rf"truncated: {len(raw) // 2} bytes, {len(raw)} expected"):
+    with pytest.raises(datafiles.DatasetError, match=rf"truncated: {len(raw) // 2} bytes, {len(raw)} expected"):
         cifar.cifar10_dir(tmp_path / "target")
     assert leftovers(tmp_path / "target") == [] and not (tmp_path / "target" / cifar.FOLDER).exists()
 
 
 def test_md5_mismatch_is_reported_and_removed(tmp_path, server, monkeypatch):
     serve_archive(monkeypatch, server, md5="0" * 32)
-    with pytest.raises(loader.DatasetError, match="MD5 is [0-9a-f]{32}, 0{32} expected"):
+    with pytest.raises(datafiles.DatasetError, match="MD5 is [0-9a-f]{32}, 0{32} expected"):
         cifar.cifar10_dir(tmp_path / "target")
     assert leftovers(tmp_path / "target") == [] and not (tmp_path / "target" / cifar.FOLDER).exists()
 
@@ -196,26 +196,26 @@ def test_archive_that_fails_to_unpack_leaves_nothing_half_extracted(tmp_path, se
     good = serve_archive(monkeypatch, server)
     damaged = good[: len(good) - 200]  # the end of the gzip stream is gone; size and MD5 made to match it
     serve_archive(monkeypatch, server, content=damaged)
-    with pytest.raises(loader.DatasetError, match="truncated or corrupt: unpacking failed"):
+    with pytest.raises(datafiles.DatasetError, match="truncated or corrupt: unpacking failed"):
         cifar.cifar10_dir(tmp_path / "target")
     assert leftovers(tmp_path / "target") == [] and not (tmp_path / "target" / cifar.FOLDER).exists()
 
 
 def test_download_false_says_where_it_looked(tmp_path):
-    with pytest.raises(loader.DatasetError, match=f"not in {tmp_path / 'nowhere'} and download=False"):
+    with pytest.raises(datafiles.DatasetError, match=f"not in {tmp_path / 'nowhere'} and download=False"):
         cnnlib.read_cifar10(root=tmp_path / "nowhere", download=False)
 
 
 def test_missing_batch_file_is_named(fixture_root):
     (fixture_root / cifar.FOLDER / "data_batch_3").unlink()
-    with pytest.raises(loader.DatasetError, match=r"data_batch_3 is missing: a complete cifar-10-batches-py"):
+    with pytest.raises(datafiles.DatasetError, match=r"data_batch_3 is missing: a complete cifar-10-batches-py"):
         cnnlib.read_cifar10(root=fixture_root)
 
 
 def test_truncated_batch_file_is_named(fixture_root):
     path = fixture_root / cifar.FOLDER / "test_batch"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(loader.DatasetError, match=r"test_batch is not a CIFAR-10 batch: unpickling failed"):
+    with pytest.raises(datafiles.DatasetError, match=r"test_batch is not a CIFAR-10 batch: unpickling failed"):
         cnnlib.read_cifar10(False, root=fixture_root)
 
 
@@ -232,7 +232,7 @@ class _Payload:
 def test_pickle_with_code_is_refused_without_running_it(fixture_root, tmp_path):
     path = fixture_root / cifar.FOLDER / "test_batch"
     path.write_bytes(pickle.dumps({"data": _Payload(tmp_path / "pwned"), "labels": []}, protocol=2))
-    with pytest.raises(loader.DatasetError, match=r"refers to posix\.mkdir, which a CIFAR-10 batch never does"):
+    with pytest.raises(datafiles.DatasetError, match=r"refers to posix\.mkdir, which a CIFAR-10 batch never does"):
         cnnlib.read_cifar10(False, root=fixture_root)
     assert not (tmp_path / "pwned").exists()
 
@@ -247,7 +247,7 @@ def test_pickle_with_code_is_refused_without_running_it(fixture_root, tmp_path):
 ])
 def test_unexpected_batch_content_is_explained(fixture_root, content, message):
     (fixture_root / cifar.FOLDER / "test_batch").write_bytes(python2_pickle(content))
-    with pytest.raises(loader.DatasetError, match=message):
+    with pytest.raises(datafiles.DatasetError, match=message):
         cnnlib.read_cifar10(False, root=fixture_root)
 
 

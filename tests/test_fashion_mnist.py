@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnlib
-from cnnlib import fashion_mnist, loader
+from cnnlib import datafiles, fashion_mnist, loader
 from tests.concurrent_download import SlowServer, run_together
 
 
@@ -121,7 +121,7 @@ def test_torchvision_root_decompresses_into_the_cache(copy_of_data, tmp_path):
 
 def test_missing_data_without_network_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "MIRRORS", ["http://127.0.0.1:9/"])  # nothing listens there: no network
-    with pytest.raises(loader.DatasetError) as err:
+    with pytest.raises(datafiles.DatasetError) as err:
         cnnlib.load_fashion_mnist(32, root=tmp_path / "empty")
     message = str(err.value)
     for name in fashion_mnist.FILES.values():
@@ -131,7 +131,7 @@ def test_missing_data_without_network_gives_one_clear_error(tmp_path, monkeypatc
 
 
 def test_download_false_names_the_missing_files(tmp_path):
-    with pytest.raises(loader.DatasetError, match="train-images-idx3-ubyte"):
+    with pytest.raises(datafiles.DatasetError, match="train-images-idx3-ubyte"):
         fashion_mnist.dataset_files(tmp_path, download=False)
 
 
@@ -154,7 +154,7 @@ def test_download_from_a_mirror(tmp_path, monkeypatch, fashion_mnist_dir):
 def test_truncated_file_is_reported_not_loaded(copy_of_data):
     path = copy_of_data / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:100000])
-    with pytest.raises(loader.DatasetError, match="truncated or corrupt"):
+    with pytest.raises(datafiles.DatasetError, match="truncated or corrupt"):
         fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
 
 
@@ -163,10 +163,10 @@ def test_wrong_length_and_bad_header_are_reported(copy_of_data):
     images = copy_of_data / "t10k-images-idx3-ubyte.gz"
     raw = gzip.decompress(images.read_bytes())
     images.write_bytes(gzip.compress(raw[:-784]))  # one image short: a valid gzip stream of the wrong size
-    with pytest.raises(loader.DatasetError, match="expected for shape"):
+    with pytest.raises(datafiles.DatasetError, match="expected for shape"):
         fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
     images.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + raw[4:]))  # a labels magic number on an image file
-    with pytest.raises(loader.DatasetError, match="bad header"):
+    with pytest.raises(datafiles.DatasetError, match="bad header"):
         fashion_mnist.read_fashion_mnist(train=False, root=copy_of_data)
 
 
