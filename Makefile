@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 CNNLIB_DATA ?= $(if $(wildcard ../shared/data/fashion-mnist),$(abspath ../shared/data/fashion-mnist))
 export CNNLIB_DATA
 
-.PHONY: venv book serve lint test student clean
+.PHONY: venv book pdf serve lint test student clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 book: $(STAMP)
 	$(PY) tools/build_book.py
+
+# The book as a PDF per language, printed from the built site by Chromium (/usr/bin/chromium, with
+# fonts-noto-cjk): _build/pdf/<name>-<lang>.pdf, also published in _build/html/pdf/ for the sites' PDF button.
+pdf: book
+	$(PY) tools/build_pdf.py
 
 # Build, then serve both sites and the language chooser on http://127.0.0.1:8000/
 serve: book

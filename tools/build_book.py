@@ -33,6 +33,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -79,6 +80,12 @@ def merge(base, update):
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def pdf_name(lang, config=None):
+    """The file name of this language's PDF (tools/build_pdf.py): the repository's name and the language."""
+    config = load_yaml(CONFIG) if config is None else config
+    return f"{Path(urlsplit(config['repository']['url']).path).name}-{lang}.pdf"
 
 
 def languages(config=None):
@@ -168,6 +175,7 @@ def derive_config(config, toc, lang):
     context = conf.setdefault("html_context", {})
     context["book_ui"] = langs[lang].get("ui", {})
     context["book_switches"] = switches
+    context["book_pdf"] = pdf_name(lang, config)  # published in _build/html/pdf/ by tools/build_pdf.py
     return out
 
 
