@@ -89,9 +89,8 @@ def mark_notebook(text):
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "code":
             src = cell.get("source", "")
-            clean = without_solution_markers(src)
-            if clean != ("".join(src) if isinstance(src, list) else src):
-                cell["source"] = clean
+            if any(SOLUTION_MARKER.match(line) for line in "".join(src).splitlines()):
+                cell["source"] = without_solution_markers(src)
                 changed = True
             continue
         if cell.get("cell_type") != "markdown":
