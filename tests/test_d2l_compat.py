@@ -117,7 +117,7 @@ def test_lenet_chapter_own_training_loop_runs(capsys):
     # d2l-zh 6.6 writes its own loop with d2l's Animator, Timer, Accumulator, accuracy and size, and reports
     # every fifth of an epoch: num_batches // 5 must not be 0.
     net, device = zh_lenet(), d2l.try_gpu()
-    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=256)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=64)
     net.to(device)
     optimizer, loss = torch.optim.SGD(net.parameters(), lr=0.9), nn.CrossEntropyLoss()
     animator = d2l.Animator(xlabel="epoch", xlim=[1, 1], legend=["train loss", "train acc", "test acc"])
@@ -141,7 +141,7 @@ def test_lenet_chapter_own_training_loop_runs(capsys):
     out = capsys.readouterr().out
     assert [float(x) for x in re.findall(r"^epoch ([\d.]+): train loss", out, re.M)] == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert re.search(r"^epoch 1: test acc 0\.\d{3}$", out, re.M)
-    assert metric[2] == 1280 and len(timer.times) == 5 and timer.sum() > 0
+    assert metric[2] == 320 and len(timer.times) == 5 and timer.sum() > 0
 
 
 def test_evaluate_accuracy_gpu_counts_like_the_chapter():
