@@ -47,6 +47,17 @@ def test_every_run_is_appended_to_the_json_and_seeds_repeat(speedrun, tmp_path, 
     assert "mean over 2 runs" in capsys.readouterr().out
 
 
+def test_a_smoke_run_stays_out_of_the_results_folder(speedrun, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CNNLIB_SMOKE", "1")
+    monkeypatch.setattr(speedrun, "RESULTS", tmp_path / "results")
+    speedrun.main(TINY + ["--seeds", "0", "--json"])
+    assert not (tmp_path / "results").exists(), "a smoke run measures nothing: it must not land in the results"
+    assert "nothing appended to" in capsys.readouterr().out
+    elsewhere = tmp_path / "smoke.json"  # a path outside the results folder is the caller's to ask for
+    speedrun.main(TINY + ["--seeds", "0", "--json", str(elsewhere)])
+    assert len(json.loads(elsewhere.read_text())) == 1
+
+
 def recipe_as_run(speedrun, monkeypatch, without):
     """Run the tiny speedrun with ``--without *without`` and return what it actually built, spied on (the
     training steps and the test pass are recorded, not computed: what they were given is what counts)."""
