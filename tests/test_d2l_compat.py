@@ -2,7 +2,8 @@
 
 The tests are written the way d2l's chapters use the names: d2l-zh 2.0's function style (chapters 6-7: tensor
 names, load_data_fashion_mnist, the LeNet chapter's own training loop, train_ch6) and d2l-en 1.0.3's class style
-(chapters 7-8: Classifier, Trainer, FashionMNIST, layer_summary, add_to_class). About 10 s on two CPU cores.
+(chapters 7-8: Classifier, Trainer, FashionMNIST, layer_summary, add_to_class). Smoke-size data throughout: 58 s
+on two CPU cores busy with other work (load average 12), 13 s of it torch importing torch._dynamo once.
 """
 import copy
 import math
