@@ -91,9 +91,10 @@ class Visit:
         self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _leave(self, go):
-        """Navigate with `go()`. The browser cancels what the page being left still loads (its favicon,
-        say): those cancellations, and only those, are not problems."""
-        left = self.page.url.rsplit("/", 1)[0] + "/" if self.page.url.startswith(self.base) else None
+        """Navigate with `go()`. The browser cancels what the page being left still loads from the site (its
+        favicon, MathJax's fonts from the shared /mathjax/): those cancellations, and only those, are not
+        problems."""
+        left = self.base + "/" if self.page.url.startswith(self.base) else None
         before = len(self.problems)
         go()
         if left:
