@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -327,12 +328,37 @@ def up_to_date(langs):
     return all(pdf.is_file() and pdf.stat().st_mtime > stamp.stat().st_mtime for pdf in pdfs)
 
 
+def print_language(lang):
+    """Write this language's document, print it, publish the PDF. Runs in its own process (see `main`)."""
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    document = PDF / f"{lang}.html"
+    document.write_text(book_document(lang), encoding="utf-8")
+    target = PDF / build_book.pdf_name(lang)
+    partial = target.with_suffix(".part.pdf")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        print_pdf(browser, document, partial)
+        browser.close()
+    partial.replace(target)  # whole or not at all
+    published = build_book.SITE / "pdf"
+    published.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(target, published / target.name)
+    print(f"{lang}: {target.relative_to(ROOT)} ({target.stat().st_size / 1e6:.1f} MB) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", action="append", help="only this language (repeatable)")
     parser.add_argument("--if-changed", action="store_true",
                         help="do nothing when every PDF is newer than the site's last full build")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: print one language in this process
     args = parser.parse_args(argv)
+    if args.one:
+        return print_language(args.one)
     langs = args.lang or build_book.languages()
     if not CHROMIUM.exists():
         parser.error(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk")
@@ -342,25 +368,20 @@ def main(argv=None):
     if build_book.main(["--if-changed"]) != 0:
         return 1
 
-    from playwright.sync_api import sync_playwright
-
     PDF.mkdir(parents=True, exist_ok=True)
-    published = build_book.SITE / "pdf"
-    published.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        for lang in langs:
-            start = time.perf_counter()
-            document = PDF / f"{lang}.html"
-            document.write_text(book_document(lang), encoding="utf-8")
-            target = PDF / build_book.pdf_name(lang)
-            partial = target.with_suffix(".part.pdf")
-            print_pdf(browser, document, partial)
-            partial.replace(target)  # whole or not at all
-            shutil.copy2(target, published / target.name)
-            print(f"{lang}: {target.relative_to(ROOT)} ({target.stat().st_size / 1e6:.1f} MB) "
-                  f"in {time.perf_counter() - start:.1f} s")
-        browser.close()
+
+    def run(lang):  # languages print in parallel processes, as they build
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", lang]
+        return subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(langs)) as pool:
+        results = list(pool.map(run, langs))
+    for lang, proc in zip(langs, results):
+        print(proc.stdout.rstrip() if proc.returncode == 0 else f"==== {lang}: FAILED\n{proc.stdout.rstrip()}")
+    if any(proc.returncode for proc in results):
+        return 1
+    print(f"printed {', '.join(langs)} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
