@@ -168,15 +168,17 @@ def test_train_ch6_neither_reseeds_nor_resets_layers(capsys):
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
     nn.init.constant_(net[1].bias, 5.0)
     nn.init.constant_(net[1].weight, 100.0)
-    runs = []
+    runs, draws_after = [], []
     for seed in (1, 2, 1):
         trained = copy.deepcopy(net)
         torch.manual_seed(seed)
         d2l.train_ch6(trained, *toy_loaders(), num_epochs=1, lr=1e-6, device="cpu")
         runs.append(trained[1].weight.detach().clone())
+        draws_after.append(torch.rand(3))  # the random state train_ch6 leaves behind
         assert trained[1].bias.detach().sub(5.0).abs().max() < 1e-4  # kept, moved only by the tiny step
     assert runs[0].abs().max() <= math.sqrt(6 / (64 + 2))  # Xavier-uniform's bound
     assert not torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])
+    assert not torch.equal(draws_after[0], draws_after[1]) and torch.equal(draws_after[0], draws_after[2])
 
 
 # ---- class style (d2l-en) ----
