@@ -244,7 +244,7 @@ def _evaluate_fn(net, model, test_iter, device, precision, dtype, channels_last,
 
 def train(net, train_iter, test_iter, num_epochs, lr=None, device=None, *, optimizer=None, scheduler=None,
           loss=None, init=init_xavier, precision="auto", channels_last=None, graphs=None, seed=0, compile=False,
-          plot=True, progress=True, sync_batchnorm=False):
+          plot=True, progress=True, summary=True, sync_batchnorm=False):
     """Train ``net`` with minibatch SGD and return a :class:`History`.
 
     ``train_iter``/``test_iter`` yield ``(X, y)`` with X: (B, C, H, W) float and y: (B,) int64 class indices;
@@ -264,7 +264,8 @@ def train(net, train_iter, test_iter, num_epochs, lr=None, device=None, *, optim
     line that says why, for fp16 (its GradScaler syncs), ``compile``, DDP, optimizers other than plain SGD and a
     ``scheduler``. ``compile`` passes the network through ``torch.compile`` instead (``True`` or a mode such as
     ``"reduce-overhead"``; opt-in because compiling takes minutes). Ctrl-C stops training and returns the
-    finished epochs; a NaN loss raises :class:`TrainingDiverged`.
+    finished epochs; a NaN loss raises :class:`TrainingDiverged`. ``plot``, ``progress`` and ``summary`` switch
+    off the live plot, the progress bar and the closing line.
 
     Under ``torchrun`` (several processes) the call trains data-parallel with no change to it: ``net`` is
     wrapped in ``DistributedDataParallel``, ``train_iter`` must be a :class:`cnnlib.DeviceLoader` (it gives each
@@ -347,7 +348,8 @@ def train(net, train_iter, test_iter, num_epochs, lr=None, device=None, *, optim
         bar.end_epoch()
         history.interrupted = True
         distributed.print_main(f"Interrupted in epoch {epoch}: returning the {history.epochs} finished epochs.")
-    distributed.print_main(history.summary())
+    if summary:
+        distributed.print_main(history.summary())
     return history
 
 

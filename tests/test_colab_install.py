@@ -38,6 +38,8 @@ net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2)
                     nn.Linear(6 * 14 * 14, 10))
 history = cnnlib.train(net, train_iter, test_iter, 1, 0.9)
 assert history.epochs == 1 and 0 <= history.test_acc[-1] <= 1
+from cnnlib import d2l  # the d2l compatibility package is installed too
+assert d2l.train_ch6 and d2l.Trainer
 """
 TORCH_PROBE = ("import importlib.util, json, os, torch, matplotlib; "
                "f = os.path.realpath(torch.__file__); "

@@ -5,20 +5,11 @@ sync per epoch) but behaves as d2l's does: it prints "training on <device>" and 
 None, keeps the random state as it is and initialises like d2l (Xavier for ``nn.Linear`` and ``nn.Conv2d``
 weights; every other layer keeps the values it has).
 """
-import contextlib
-import io
-import re
-import sys
-
 import torch
 
 import cnnlib
 
 from .modules import init_cnn
-
-# cnnlib.train's closing line, which train_ch6 replaces by d2l's two lines.
-_SUMMARY_LINE = re.compile(r"loss \S+, train acc \S+, test acc \S+, \S+ examples/sec on \S+")
-
 
 def accuracy(y_hat, y):
     """The number of correct predictions, as a float: y_hat (B, num_classes) scores or (B,) labels, y (B,)."""
@@ -33,30 +24,6 @@ def evaluate_accuracy_gpu(net, data_iter, device=None):
     return cnnlib.evaluate_accuracy(net, data_iter, device)
 
 
-class _WithoutSummaryLine(io.TextIOBase):
-    """Passes every line written to it on to ``stream``, except cnnlib.train's closing line."""
-
-    def __init__(self, stream):
-        super().__init__()
-        self.stream, self.pending = stream, ""
-
-    def write(self, text):
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            if not _SUMMARY_LINE.fullmatch(line):
-                self.stream.write(line + "\n")
-        return len(text)
-
-    def flush(self):
-        self.stream.flush()
-
-    def close_pending(self):
-        if self.pending:
-            self.stream.write(self.pending)
-            self.pending = ""
-
-
 def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None):
     """Train ``net`` for ``num_epochs`` epochs with minibatch SGD at learning rate ``lr`` on ``device`` (default
     :func:`cnnlib.try_gpu`), plotting loss and accuracies; returns None, like d2l's.
@@ -66,12 +33,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device=None):
     device = torch.device(device) if device is not None else cnnlib.try_gpu()
     print("training on", device)
     net.apply(init_cnn)
-    stdout = _WithoutSummaryLine(sys.stdout)
-    try:
-        with contextlib.redirect_stdout(stdout):
-            history = cnnlib.train(net, train_iter, test_iter, num_epochs, lr, device, seed=None, init=None)
-    finally:
-        stdout.close_pending()
+    history = cnnlib.train(net, train_iter, test_iter, num_epochs, lr, device, seed=None, init=None, summary=False)
     if history.epochs:
         print(f"loss {history.train_loss[-1]:.3f}, train acc {history.train_acc[-1]:.3f}, "
               f"test acc {history.test_acc[-1]:.3f}")

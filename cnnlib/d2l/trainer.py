@@ -3,23 +3,17 @@
 What d2l's loop does and this one keeps: the model's own ``training_step``, ``validation_step`` and
 ``configure_optimizers``; no seeding and no re-initialisation; validation in eval mode under ``torch.no_grad()``.
 What is faster: the batches already sit on the device (:class:`cnnlib.DeviceLoader`), the forward pass runs in
-bf16 autocast on GPUs that support it (fp16 with a GradScaler on older ones such as the T4), the network and the
-batches use the channels_last layout, and the progress board reads its values back once per epoch, not once per
-batch.
+bf16 autocast on GPUs of compute capability 8.0 and above (fp16 with a GradScaler below, such as the T4), the
+network and the batches use the channels_last layout, and the progress board reads its values back once per
+epoch, not once per batch.
 """
 import torch
 from torch import nn
 
 import cnnlib
+from cnnlib.training import PRECISIONS, choose_precision
 
 from .hyperparameters import HyperParameters
-
-
-def _autocast_dtype(device):
-    """bf16 on GPUs that support it, fp16 on older GPUs, None (full precision) elsewhere."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _has_lazy_parameters(model):
@@ -70,7 +64,7 @@ class Trainer(HyperParameters):
         self.prepare_data(data)
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
-        self._dtype = _autocast_dtype(self.device)
+        self._dtype = PRECISIONS[choose_precision(self.device)]  # bf16 from capability 8.0, else fp16
         self.scaler = torch.amp.GradScaler(self.device.type) if self._dtype == torch.float16 else None
         self.epoch = self.train_batch_idx = self.val_batch_idx = 0
         with model.board.batched():
