@@ -1,7 +1,7 @@
 """Claim: augmenting on the device (cnnlib.augment) costs little next to training, and far less than a
 torchvision ``transforms.v2`` pipeline in a DataLoader. Evidence: benchmarks/results/augment-<device>.json.
 
-The augmentation is the one chapter 14 trains with: a horizontal flip (p = 0.5), then a 28x28 crop of the
+The augmentation is the one chapter 15 trains with: a horizontal flip (p = 0.5), then a 28x28 crop of the
 image padded by 2 pixels (a shift by up to 2 pixels); then the resize to 96x96 that ResNet-18 is trained at.
 
 1. Augmentation alone, per 60,000 images (one Fashion-MNIST epoch), batches of 256:

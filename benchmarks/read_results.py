@@ -1,4 +1,4 @@
-"""Read the committed measurements in benchmarks/results/ for the results chapter (chapter 18) and its tests.
+"""Read the committed measurements in benchmarks/results/ for the results chapter (chapter 19) and its tests.
 
 - ``results/<device>.json``, written by ``benchmarks/train_speed.py``: a list with one row per model (per-seed
   test accuracies of ``cnnlib.train``, median seconds per epoch of cnnlib and of the d2l-style loop).

@@ -6,12 +6,12 @@ on one GPU.
 Claim, CPU track: --device cpu --epochs 4 --batch-size 256 --lr 0.1 --widths 8 16 32 64 reaches a test
 accuracy of 0.9157 +- 0.0012 (mean +- standard deviation over seeds 0, 1, 2: 0.9166, 0.9144, 0.9161) in
 320 s per run (270-375 s).
-Evidence: benchmarks/results/speedrun-cpu-x86-64-1threads.json (every run kept; chapter 16 stores the 3-seed
+Evidence: benchmarks/results/speedrun-cpu-x86-64-1threads.json (every run kept; chapter 17 stores the 3-seed
 run's output). Only this recipe has been tried at full size (seed 0 alone first: 0.9166 in 252 s), so it is the fastest
 found, not the fastest there is.
 Timed on a 2-core AMD EPYC with one thread (OMP_NUM_THREADS=1), niced, while other jobs kept the machine's load
 average near 10: with the machine to itself, expect shorter times. Under that load two threads were ~30x
-slower than one (chapter 14's small ResNet: 58 against 1,657 examples/s), so the CPU track is timed with one.
+slower than one (chapter 15's small ResNet: 58 against 1,657 examples/s), so the CPU track is timed with one.
 Claim, GPU track: not yet measured. No GPU run of the recipe has been made, so there is no time to claim. The
 GPU measurement is ``python benchmarks/speedrun.py --device cuda --seeds 0 1 2 3 4 --json``; its rows land in
 benchmarks/results/speedrun-<gpu>.json, and only then may this header state a claim.
@@ -38,10 +38,10 @@ The recipe, after airbench (Keller Jordan's CIFAR-10 speedruns), and what each p
 - bf16 autocast and channels_last on CUDA (cnnlib.training.choose_precision picks fp16 with a GradScaler on
   GPUs below compute capability 8.0, such as Colab's T4); fp32 on the CPU.
 - optionally a compiled model (--compile MODE): it pays only when the run is long enough to amortise the
-  compile time, which at a few seconds per run it is not expected to be (chapter 16).
+  compile time, which at a few seconds per run it is not expected to be (chapter 17).
 
 Ablation: ``--without PART ...`` leaves parts out (flip-crop, test-flip, label-smoothing, nesterov,
-schedule, residual, bf16, channels-last); chapter 16's table is filled from such runs.
+schedule, residual, bf16, channels-last); chapter 17's table is filled from such runs.
 
 Examples:
     python benchmarks/speedrun.py --device cpu --subset 2000 --epochs 2 --widths 8 16 32 64 --seeds 0

@@ -1,4 +1,4 @@
-"""A small CIFAR-10 in exactly the official layout, for tests and for running chapter 15 without the data set.
+"""A small CIFAR-10 in exactly the official layout, for tests and for running chapter 16 without the data set.
 
 The real ``cifar-10-batches-py/`` holds five training batches of 10,000 images, a test batch and
 ``batches.meta``, each a protocol-2 pickle of a dict. The fixture writes the same files with the same keys and

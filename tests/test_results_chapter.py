@@ -1,9 +1,9 @@
-"""Chapter 18 (results) says what the committed measurement files hold, and benchmarks/read_results.py reads them.
+"""Chapter 19 (results) says what the committed measurement files hold, and benchmarks/read_results.py reads them.
 
 The chapter's stored outputs are recomputed here straight from the JSON (not through read_results.py), every
 decimal number its prose states must be one its outputs print, and the lists its prose names (models above
 d2l-zh, the Pareto front) must be the ones its outputs show. When a benchmark is rerun, these tests fail
-until the chapter is rerun (tools/run_chapters.py 18-results, then tools/sync_translation.py 18-results) and
+until the chapter is rerun (tools/run_chapters.py 19-results, then tools/sync_translation.py 19-results) and
 its prose is brought up to date.
 """
 import json
@@ -22,7 +22,7 @@ from tools.nbtools import CHAPTERS, ROOT, code_cells, load, source, tags
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import read_results as rr  # noqa: E402
 
-NAME = "18-results.ipynb"
+NAME = "19-results.ipynb"
 DECIMAL = re.compile(r"\d+\.\d+")
 LANGS = ("zh", "en")
 
@@ -123,7 +123,7 @@ def test_nin_seeds_and_speed_table_agree_with_the_file(measured, chapter):
 def test_speedrun_section_agrees_with_the_speedrun_files(chapter):
     text = next(t for t in outputs(chapter["zh"]) if "speedrun on a GPU at full size:" in t)
     files = sorted((ROOT / "benchmarks" / "results").glob("speedrun-*.json"))
-    hint = "a speedrun file changed: rerun tools/run_chapters.py 18-results, then tools/sync_translation.py 18-results"
+    hint = "a speedrun file changed: rerun tools/run_chapters.py 19-results, then tools/sync_translation.py 19-results"
     named = re.findall(r"^(benchmarks/results/speedrun-\S+\.json)$", text, flags=re.M)
     assert named == [f.relative_to(ROOT).as_posix() for f in files], hint
     runs = [json.loads(f.read_text(encoding="utf-8")) for f in files]

@@ -224,7 +224,7 @@ def chapters(p, limit):
         left = min(limit, p.left())
         if left < MINIMUM:
             break
-        if name == "15-cifar10" and not p.env.get("cifar10"):
+        if name == "16-cifar10" and not p.env.get("cifar10"):
             done[name] = {"status": SKIP, "reason": "CIFAR-10 not found: put cifar-10-python.tar.gz in CNNLIB_DATA"}
             continue
         code, seconds, _ = p.run(f"chapter-{name}", [sys.executable, "tools/run_chapters.py", "--timeout",
