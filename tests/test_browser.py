@@ -269,7 +269,8 @@ def test_menus_open_on_narrow_screens(browser, server, lang, screen):
         page = tab.page
         chapter_links = page.locator(".bd-docs-nav a.reference.internal")
         for toggle_class, links, what in ((".primary-toggle", chapter_links, "chapter list"),
-                                          (".secondary-toggle", page.locator("nav.page-toc a.nav-link"),
+                                          # the page's sections (its subsections unfold as one scrolls to them)
+                                          (".secondary-toggle", page.locator("nav.page-toc li.toc-h2 > a.nav-link"),
                                            "page contents")):
             toggles = page.locator(f"button{toggle_class}:visible")
             assert toggles.count() == 1, f"{screen}: {toggles.count()} visible {toggle_class} buttons"

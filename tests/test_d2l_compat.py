@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 import cnnlib
 from cnnlib import d2l
+from tests.toy_data import toy_loaders
 
 matplotlib.use("Agg")
 D2L_CLOSING = re.compile(r"loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}\n\d+\.\d examples/sec on \S+\n$")
@@ -27,17 +27,6 @@ D2L_CLOSING = re.compile(r"loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d
 @pytest.fixture(autouse=True)
 def smoke(monkeypatch):
     monkeypatch.setenv("CNNLIB_SMOKE", "1")
-
-
-def toy_loaders(n=256, batch=64):
-    """A separable toy problem: class = which half of an 8x8 image is bright."""
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 2, (n,), generator=g)
-    X = torch.rand(n, 1, 8, 8, generator=g) * 0.5
-    X[y == 1, :, :4] += 0.5
-    X[y == 0, :, 4:] += 0.5
-    loader = DataLoader(TensorDataset(X, y), batch_size=batch, shuffle=True)
-    return loader, DataLoader(TensorDataset(X, y), batch_size=batch)
 
 
 def zh_lenet():
@@ -152,7 +141,7 @@ def test_evaluate_accuracy_gpu_counts_like_the_chapter():
 
 
 def test_train_ch6_prints_d2l_lines_and_returns_none(capsys):
-    train_iter, test_iter = toy_loaders()
+    train_iter, test_iter = toy_loaders(shuffle_train=True)
     result = d2l.train_ch6(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), train_iter, test_iter, 3, 0.5,
                            d2l.try_gpu())
     out = capsys.readouterr().out
@@ -172,7 +161,7 @@ def test_train_ch6_neither_reseeds_nor_resets_layers(capsys):
     for seed in (1, 2, 1):
         trained = copy.deepcopy(net)
         torch.manual_seed(seed)
-        d2l.train_ch6(trained, *toy_loaders(), num_epochs=1, lr=1e-6, device="cpu")
+        d2l.train_ch6(trained, *toy_loaders(shuffle_train=True), num_epochs=1, lr=1e-6, device="cpu")
         runs.append(trained[1].weight.detach().clone())
         draws_after.append(torch.rand(3))  # the random state train_ch6 leaves behind
         assert trained[1].bias.detach().sub(5.0).abs().max() < 1e-4  # kept, moved only by the tiny step

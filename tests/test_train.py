@@ -4,10 +4,10 @@ import re
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 import cnnlib
 from cnnlib import training
+from tests.toy_data import toy_loaders
 SUMMARY = re.compile(r"^loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}, \d+\.\d examples/sec on cpu$", re.M)
 
 
@@ -20,17 +20,6 @@ def small_cnn():
     return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
-
-
-def toy_loaders(n=256, batch=64):
-    """A separable toy problem: class = which half of the image is bright."""
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 2, (n,), generator=g)
-    X = torch.rand(n, 1, 8, 8, generator=g) * 0.5
-    X[y == 1, :, :4] += 0.5
-    X[y == 0, :, 4:] += 0.5
-    loader = DataLoader(TensorDataset(X, y), batch_size=batch)
-    return loader, loader
 
 
 def toy_net():
