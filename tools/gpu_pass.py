@@ -177,7 +177,9 @@ def t4_path(p, limit):
 
 def nccl(p, limit):
     gpus = len(p.env.get("gpus", []))
-    common = ["lenet", "--epochs", "2", "--seed", "0", "--no-progress"]
+    # one global batch for every run, divisible by each process count (LeNet's 256, or 768 on 3 or 6 GPUs)
+    batch = math.lcm(256, max(gpus, 1))
+    common = ["lenet", "--epochs", "2", "--seed", "0", "--no-progress", "--batch-size", str(batch)]
     plans = [("single", [sys.executable, "-m", "cnnlib.run"])]
     for n in sorted({1, gpus}):
         plans.append((f"torchrun-{n}", [sys.executable, "-m", "torch.distributed.run", "--standalone",
