@@ -56,6 +56,10 @@ def is_distributed():
     return world_size() > 1
 
 
+class TooFewGPUs(RuntimeError):
+    """torchrun started more processes on this machine than it has GPUs."""
+
+
 def setup(device=None, timeout=DEFAULT_TIMEOUT):
     """Start the process group if torchrun launched several processes; return the device this rank uses.
 
@@ -67,7 +71,7 @@ def setup(device=None, timeout=DEFAULT_TIMEOUT):
     if device.type == "cuda":
         index = local_rank() if is_distributed() else (device.index or 0)
         if index >= torch.cuda.device_count():
-            raise RuntimeError(f"rank {rank()} wants cuda:{index} but this machine has "
+            raise TooFewGPUs(f"rank {rank()} wants cuda:{index} but this machine has "
                                f"{torch.cuda.device_count()} GPUs: start at most that many processes per node")
         device = torch.device("cuda", index)
         torch.cuda.set_device(device)

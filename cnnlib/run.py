@@ -128,7 +128,11 @@ def _save_outputs(args, net, history):
 def main(argv=None):
     """Run the command line; returns the exit code (0, or 130 when interrupted by Ctrl-C)."""
     args = parse_args(argv)
-    device = distributed.setup(args.device)
+    try:
+        device = distributed.setup(args.device)
+    except distributed.TooFewGPUs as err:  # one line per rank that has no GPU, not a traceback each
+        sys.stderr.write(f"python -m cnnlib.run: error: {err}\n")
+        return 2
     try:
         spec = BOOK_MODELS[args.model]
         train_iter, test_iter = load_fashion_mnist(args.batch_size, spec["resize"], device=device,

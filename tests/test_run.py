@@ -54,6 +54,17 @@ def test_a_gpu_the_machine_does_not_have_is_one_line_and_exit_2(device, monkeypa
     assert err.count("\n") == 1 and f"--device: {device}: this machine has 1 GPU (cuda:0)" in err, err
 
 
+def test_more_processes_than_gpus_is_one_line_and_exit_2(monkeypatch, capsys):
+    """torchrun --nproc_per_node=2 on a machine with one GPU: rank 1 has no GPU of its own."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("LOCAL_RANK", "1")):
+        monkeypatch.setenv(name, value)
+    assert cli.main(["lenet", "--device", "cuda", "--batch-size", "256"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rank 1 wants cuda:1 but this machine has 1 GPUs" in err, err
+
+
 def test_a_batch_size_the_processes_cannot_share_is_refused(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(SystemExit) as exit_:
