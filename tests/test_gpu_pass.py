@@ -56,11 +56,6 @@ def test_a_command_past_its_time_is_stopped_and_its_log_kept(tmp_path):
     assert "started" in out and "stopped after" in (tmp_path / "gpu-pass" / "logs" / "sleeper.log").read_text()
 
 
-def test_the_pending_list_names_existing_chapters():
-    names = gpu_pass.pending_chapters()
-    assert names and all((ROOT / "chapters" / "zh" / f"{n}.ipynb").exists() for n in names)
-
-
 def test_too_small_a_budget_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         gpu_pass.main([str(tmp_path), "--budget", "5"])

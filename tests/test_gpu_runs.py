@@ -9,7 +9,7 @@ that run, and its chapter stays on the list.
 """
 import re
 
-from tools.nbtools import CHAPTERS, LANGUAGES, chapter_paths, code_cells, load, tags
+from tools.nbtools import CHAPTERS, LANGUAGES, chapter_paths, code_cells, load, pending_chapters, tags
 
 PENDING = CHAPTERS / "pending-gpu-runs.txt"
 RUN_LINE = re.compile(r"examples/sec on (\S+)")
@@ -18,11 +18,7 @@ NEEDS_GPU = "needs-gpu-run"
 
 
 def pending():
-    """Chapter names on the list (comments after ``#`` and blank lines ignored)."""
-    if not PENDING.exists():
-        return set()
-    names = (line.split("#", 1)[0].strip() for line in PENDING.read_text(encoding="utf-8").splitlines())
-    return {name for name in names if name}
+    return set(pending_chapters())
 
 
 def output_text(cell):

@@ -46,6 +46,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.nbtools import pending_chapters  # noqa: E402  (run as a script from any folder)
+
 PENDING = ROOT / "chapters" / "pending-gpu-runs.txt"
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_BUDGET = 9 * 60
@@ -206,12 +209,6 @@ def _noise(acc, n):
     """How far two runs' test accuracies may lie apart and still count as the same: 2 points, or 4 binomial
     standard deviations of an accuracy measured on ``n`` examples, whichever is larger."""
     return max(0.02, 4 * math.sqrt(max(acc * (1 - acc), 0.01) / n))
-
-
-def pending_chapters():
-    """Chapter names of chapters/pending-gpu-runs.txt, in its order (``# ...`` comments dropped)."""
-    names = [line.split("#")[0].strip() for line in PENDING.read_text(encoding="utf-8").splitlines()]
-    return [name for name in names if name]
 
 
 def chapters(p, limit):

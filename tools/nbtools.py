@@ -14,6 +14,16 @@ def chapter_paths(lang):
     return sorted((CHAPTERS / lang).glob("[0-9][0-9]-*.ipynb"))
 
 
+def pending_chapters():
+    """The chapters of ``chapters/pending-gpu-runs.txt`` in its order: one name a line, ``# why`` comments and
+    blank lines dropped (an empty list when the file does not exist)."""
+    path = CHAPTERS / "pending-gpu-runs.txt"
+    if not path.exists():
+        return []
+    names = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [name for name in names if name]
+
+
 def load(path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
